@@ -1,0 +1,172 @@
+"""The tape and the one reverse sweep.
+
+A :class:`Node` is a vertex *tensor* of the recorded graph: the op that made it, the op's saved
+context and its parent nodes (``None`` for a constant input). :func:`sweep` walks the graph from
+an output back to the requested inputs and is generic twice over: it knows no op (it calls
+``node.op.backward``) and no semiring (it calls the semiring's ``seed``/``enter``/``add``).
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+from typing import Any
+
+_creation_order = itertools.count()
+_grad_enabled = True
+
+
+class Node:
+    """One recorded tensor: ``op(*parents)`` with the op's saved ``ctx``; a leaf has no op."""
+
+    __slots__ = ("op", "ctx", "parents", "shape", "dtype", "seq", "name", "grad", "consumed")
+
+    def __init__(self, op, ctx, parents, shape, dtype, name=None):
+        self.op = op
+        self.ctx = ctx
+        self.parents = parents
+        self.shape = tuple(shape)
+        self.dtype = dtype
+        self.seq = next(_creation_order)
+        self.name = name
+        self.grad = None
+        self.consumed = False
+
+    @property
+    def op_name(self) -> str:
+        return "leaf" if self.op is None else self.op.name
+
+    def describe(self) -> str:
+        named = f" {self.name!r}" if self.name else ""
+        return f"{self.op_name}{named} of shape {self.shape}"
+
+    def __repr__(self) -> str:
+        return f"Node({self.describe()})"
+
+
+class no_grad:
+    """Context manager (and decorator) under which ops record nothing.
+
+    >>> import semirad as sr
+    >>> w = sr.tensor([1.0], requires_grad=True)
+    >>> with sr.no_grad():
+    ...     y = w * 2
+    >>> y.requires_grad
+    False
+    """
+
+    def __enter__(self):
+        global _grad_enabled
+        self._previous, _grad_enabled = _grad_enabled, False
+        return self
+
+    def __exit__(self, *exc):
+        global _grad_enabled
+        _grad_enabled = self._previous
+        return False
+
+    def __call__(self, fn):
+        def wrapped(*args, **kwargs):
+            with no_grad():
+                return fn(*args, **kwargs)
+
+        wrapped.__name__, wrapped.__doc__ = fn.__name__, fn.__doc__
+        return wrapped
+
+
+def grad_enabled() -> bool:
+    """Whether ops record the tape now (False inside :class:`no_grad`)."""
+    return _grad_enabled
+
+
+class Sweep:
+    """Everything one reverse sweep produced: values at the targets, what the semiring kept per
+    node, and the global element ids (``base[node] + flat index``) of every vertex it visited."""
+
+    def __init__(self, semiring, root: Node, order: list, base: dict, kept: dict, values: dict):
+        self.semiring, self.root, self.order = semiring, root, order
+        self.base, self.kept, self.values = base, kept, values
+        self._bases = [base[n] for n in order]
+
+    def locate(self, gid: int) -> tuple[Node, int]:
+        """The ``(node, flat index)`` of a global element id."""
+        i = bisect.bisect_right(self._bases, gid) - 1
+        node = self.order[i]
+        return node, gid - self._bases[i]
+
+
+def ancestors(root: Node) -> list:
+    """Every node ``root`` depends on (itself included), in creation order: a topological order."""
+    seen = {root}
+    stack = [root]
+    while stack:
+        for parent in stack.pop().parents:
+            if parent is not None and parent not in seen:
+                seen.add(parent)
+                stack.append(parent)
+    return sorted(seen, key=lambda n: n.seq)
+
+
+def sweep(root: Node, targets: list, seed: Any, semiring, mark_consumed: bool = False) -> Sweep:
+    """Run ``semiring``'s reverse sweep from ``root`` (seeded with the array ``seed``) to ``targets``.
+
+    Only nodes on some path from a target to the root are visited. Each node's value is complete
+    when the sweep reaches it (reverse creation order); it is popped, handed to the semiring's
+    ``enter`` hook and to the op's backward, and dropped.
+    """
+    graph = ancestors(root)
+    wanted = set(targets)
+    on_path = set()
+    for node in graph:
+        if node in wanted or any(p in on_path for p in node.parents if p is not None):
+            on_path.add(node)
+    if mark_consumed:
+        used = [n for n in graph if n.consumed and n.op is not None]
+        if used:
+            raise RuntimeError(
+                f"backward() through a graph that an earlier backward() already used (at {used[-1].describe()}); "
+                "pass retain_graph=True to the first backward() to call it again"
+            )
+    order = [n for n in graph if n in on_path]
+    base, next_id = {}, 0
+    for node in order:
+        base[node] = next_id
+        next_id += _size(node.shape)
+
+    pending = {root: semiring.seed(seed)}
+    kept, values = {}, {}
+    for node in reversed(order):
+        g = pending.pop(node)
+        if node in wanted:
+            values[node] = g
+        g, keep = semiring.enter(g, node, base[node])
+        if keep is not None:
+            kept[node] = keep
+        if node.op is None:
+            continue
+        needs = tuple(p is not None and p in on_path for p in node.parents)
+        if not any(needs):
+            continue
+        contributions = node.op.backward(node.ctx, g, semiring, needs)
+        del g
+        for parent, need, contribution in zip(node.parents, needs, contributions, strict=False):
+            if not need:
+                continue
+            got = semiring.shape(contribution)
+            if got != parent.shape:
+                raise RuntimeError(
+                    f"backward rule of {node.op.name!r} returned shape {got} for an input of shape {parent.shape}"
+                )
+            previous = pending.get(parent)
+            pending[parent] = contribution if previous is None else semiring.add(previous, contribution)
+    if mark_consumed:
+        for node in graph:
+            node.consumed = True
+    return Sweep(semiring, root, order, base, kept, values)
+
+
+def _size(shape: tuple) -> int:
+    size = 1
+    for n in shape:
+        size *= n
+    return size

@@ -1,0 +1,52 @@
+"""Contractions: backward is a semiring contraction of ``g`` with the other operand.
+
+For ``Y = A @ B`` the scalar graph has an edge ``A[..., i, j] -> Y[..., i, k]`` of weight
+``B[..., j, k]`` and an edge ``B[..., j, k] -> Y[..., i, k]`` of weight ``A[..., i, j]``, so
+
+    gA[..., i, j] = ⊕_k g[..., i, k] ⊗ B[..., j, k]     (S.matmul(g, B^T))
+    gB[..., j, k] = ⊕_i A[..., i, j] ⊗ g[..., i, k]     (S.matmul(g^T, A)^T)
+
+then ⊕ over broadcast batch axes. 1-D operands are promoted as numpy does.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .core import Op, OpError, unbroadcast
+
+
+class MatMul(Op):
+    name = "matmul"
+
+    def forward(self, ctx, a, b):
+        if a.ndim == 0 or b.ndim == 0:
+            raise OpError(f"matmul: operands must be at least 1-D, got shapes {a.shape} and {b.shape}")
+        if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
+            raise OpError(f"matmul: shapes {a.shape} and {b.shape} are not aligned (inner sizes differ)")
+        ctx.saved = (a, b)
+        return a @ b
+
+    def backward(self, ctx, g, S, needs):
+        a, b = ctx.saved
+        xp = ctx.xp
+        a2 = a[None, :] if a.ndim == 1 else a  # (..., m, n)
+        b2 = b[:, None] if b.ndim == 1 else b  # (..., n, p)
+        out_shape = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2]) + (a2.shape[-2], b2.shape[-1])
+        g = S.map(g, lambda t: t.reshape(out_shape))
+        grad_a = grad_b = None
+        if needs[0]:
+            full = S.matmul(g, xp.swapaxes(b2, -1, -2))
+            grad_a = S.map(unbroadcast(S, full, a2.shape), lambda t: t.reshape(a.shape))
+        if needs[1]:
+            swap = _swap_last
+            full = S.map(S.matmul(S.map(g, swap), a2), swap)
+            grad_b = S.map(unbroadcast(S, full, b2.shape), lambda t: t.reshape(b.shape))
+        return grad_a, grad_b
+
+
+def _swap_last(t):
+    return t.swapaxes(-1, -2)
+
+
+MATMUL = MatMul()

@@ -1,0 +1,112 @@
+"""What every op shares: the :class:`Op` protocol, :func:`apply` (which records the tape) and
+:func:`unbroadcast` (the one place where broadcasting is undone, with ⊕)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import backend, engine
+
+
+class OpError(ValueError):
+    """Bad input to an op: the message names the op and the shapes involved."""
+
+
+class Context:
+    """What an op's forward saves for its backward; ``xp`` is the array namespace."""
+
+    def __init__(self, xp, params):
+        self.xp = xp
+        self.params = params
+        self.saved = ()
+        self.shapes = ()
+
+
+class Op:
+    """An op: a forward on arrays and a backward that moves a semiring value to the inputs.
+
+    ``backward(ctx, g, S, needs)`` returns one semiring value per input (``None`` where
+    ``needs[i]`` is false), built only with the semiring ``S``'s primitives and real edge weights.
+    """
+
+    name = "op"
+
+    def forward(self, ctx: Context, *arrays, **params):
+        raise NotImplementedError
+
+    def backward(self, ctx: Context, g, S, needs):
+        raise NotImplementedError(f"op {self.name!r} has no backward rule")
+
+    def __repr__(self) -> str:
+        return f"<op {self.name}>"
+
+
+def _describe(x) -> str:
+    shape = getattr(x, "shape", None)
+    return str(tuple(shape)) if shape is not None else type(x).__name__
+
+
+def apply(op: Op, *inputs, **params):
+    """Run ``op`` on tensors / arrays / Python scalars and record it on the tape.
+
+    >>> import semirad as sr
+    >>> from semirad.ops.elementwise import ADD
+    >>> apply(ADD, sr.tensor([1.0]), 2.0).tolist()
+    [3.0]
+    """
+    from ..tensor import Tensor
+
+    arrays, parents = [], []
+    for x in inputs:
+        if isinstance(x, Tensor):
+            arrays.append(x.data)
+            parents.append(x._node)
+        else:
+            arrays.append(x)
+            parents.append(None)
+    xp = backend.namespace(*arrays)
+    ctx = Context(xp, params)
+    ctx.shapes = tuple(getattr(a, "shape", ()) for a in arrays)
+    try:
+        out = op.forward(ctx, *arrays, **params)
+    except OpError:
+        raise
+    except (ValueError, IndexError, TypeError, np.exceptions.AxisError) as error:
+        shapes = ", ".join(_describe(a) for a in arrays)
+        raise OpError(f"{op.name}: {error} (input shapes: {shapes})") from None
+    if not backend.is_array(out):
+        out = xp.asarray(out)
+    node = None
+    if engine.grad_enabled() and any(p is not None for p in parents):
+        node = engine.Node(op, ctx, tuple(parents), out.shape, out.dtype)
+    return Tensor._wrap(out, node)
+
+
+def unbroadcast(S, g, shape: tuple):
+    """⊕-reduce ``g`` over the axes that broadcasting from ``shape`` added or stretched."""
+    shape = tuple(shape)
+    g_shape = S.shape(g)
+    if g_shape == shape:
+        return g
+    lead = len(g_shape) - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and g_shape[lead + i] != 1
+    )
+    if axes:
+        g = S.sum(g, axes, keepdims=False)
+    return S.map(g, lambda a: a.reshape(shape))
+
+
+def normalize_axes(axis, ndim: int, op_name: str, shape: tuple) -> tuple:
+    """``axis`` (None, int or tuple) as a sorted tuple of non-negative axes, checked."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    out = []
+    for a in axes:
+        if not -ndim <= a < ndim:
+            raise OpError(f"{op_name}: axis {a} is out of range for shape {shape}")
+        out.append(int(a) % ndim)
+    if len(set(out)) != len(out):
+        raise OpError(f"{op_name}: repeated axis in {axis} for shape {shape}")
+    return tuple(sorted(out))

@@ -1,0 +1,93 @@
+"""Elementwise ops: each is its forward beside its local partial derivative(s).
+
+One shared rule serves them all: scale ``g`` by the partial (the edge weight of the one edge
+from each input element to its output element) and ⊕-reduce over broadcast axes.
+A partial of ``None`` means the weight is exactly 1 (no scaling needed).
+"""
+
+from __future__ import annotations
+
+from .core import Op, unbroadcast
+
+
+class Unary(Op):
+    """``y = forward(xp, x, **params)`` with edge weight ``partial(xp, x, y, **params)``."""
+
+    def __init__(self, name, forward, partial):
+        self.name, self._forward, self._partial = name, forward, partial
+
+    def forward(self, ctx, x, **params):
+        y = self._forward(ctx.xp, x, **params)
+        ctx.saved = (x, y)
+        return y
+
+    def backward(self, ctx, g, S, needs):
+        x, y = ctx.saved
+        weight = self._partial(ctx.xp, x, y, **ctx.params)
+        return (g if weight is None else S.scale(g, weight),)
+
+
+class Binary(Op):
+    """``y = forward(xp, a, b)`` (broadcasting) with edge weights ``partial_a``, ``partial_b``."""
+
+    def __init__(self, name, forward, partial_a, partial_b):
+        self.name, self._forward, self._partials = name, forward, (partial_a, partial_b)
+
+    def forward(self, ctx, a, b, **params):
+        y = self._forward(ctx.xp, a, b, **params)
+        ctx.saved = (a, b, y)
+        return y
+
+    def backward(self, ctx, g, S, needs):
+        a, b, y = ctx.saved
+        out = []
+        for need, partial, shape in zip(needs, self._partials, ctx.shapes, strict=False):
+            if not need:
+                out.append(None)
+                continue
+            weight = partial(ctx.xp, a, b, y, **ctx.params)
+            out.append(unbroadcast(S, g if weight is None else S.scale(g, weight), shape))
+        return tuple(out)
+
+
+def _one(*_, **__):
+    return None
+
+
+def _as(mask, like):
+    return mask.astype(like.dtype)
+
+
+def _max_partial(xp, a, b, y):
+    """∂max(a, b)/∂a: 1 where a wins, 1/2 on a tie (as PyTorch), 0 elsewhere."""
+    return _as(a > b, y) + 0.5 * _as(a == b, y)
+
+
+# fmt: off
+NEG     = Unary("neg",     lambda xp, x: -x,                        lambda xp, x, y: -1.0)
+EXP     = Unary("exp",     lambda xp, x: xp.exp(x),                 lambda xp, x, y: y)
+LOG     = Unary("log",     lambda xp, x: xp.log(x),                 lambda xp, x, y: 1.0 / x)
+TANH    = Unary("tanh",    lambda xp, x: xp.tanh(x),                lambda xp, x, y: 1.0 - y * y)
+SIGMOID = Unary("sigmoid", lambda xp, x: 0.5 * (1.0 + xp.tanh(0.5 * x)), lambda xp, x, y: y * (1.0 - y))
+RELU    = Unary("relu",    lambda xp, x: xp.maximum(x, 0),          lambda xp, x, y: _as(x > 0, y))
+ABS     = Unary("abs",     lambda xp, x: xp.abs(x),                 lambda xp, x, y: xp.sign(x))
+SQRT    = Unary("sqrt",    lambda xp, x: xp.sqrt(x),                lambda xp, x, y: 0.5 / y)
+SIN     = Unary("sin",     lambda xp, x: xp.sin(x),                 lambda xp, x, y: xp.cos(x))
+COS     = Unary("cos",     lambda xp, x: xp.cos(x),                 lambda xp, x, y: -xp.sin(x))
+POW_SCALAR = Unary("pow",  lambda xp, x, p: x ** p,                 lambda xp, x, y, p: p * x ** (p - 1))
+CLIP    = Unary("clip",    lambda xp, x, lo, hi: xp.clip(x, lo, hi),
+                           lambda xp, x, y, lo, hi: _as((x >= lo) & (x <= hi), y))
+
+ADD = Binary("add", lambda xp, a, b: a + b, _one, _one)
+SUB = Binary("sub", lambda xp, a, b: a - b, _one, lambda xp, a, b, y: -1.0)
+MUL = Binary("mul", lambda xp, a, b: a * b, lambda xp, a, b, y: b, lambda xp, a, b, y: a)
+DIV = Binary("div", lambda xp, a, b: a / b, lambda xp, a, b, y: 1.0 / b, lambda xp, a, b, y: -y / b)
+POW = Binary("pow", lambda xp, a, b: a**b, lambda xp, a, b, y: b * a ** (b - 1), lambda xp, a, b, y: y * xp.log(a))
+MAXIMUM = Binary("maximum", lambda xp, a, b: xp.maximum(a, b),
+                 _max_partial, lambda xp, a, b, y: _max_partial(xp, b, a, y))
+MINIMUM = Binary("minimum", lambda xp, a, b: xp.minimum(a, b),
+                 lambda xp, a, b, y: _max_partial(xp, b, a, y), _max_partial)
+WHERE = Binary("where", lambda xp, a, b, cond: xp.where(cond, a, b),
+               lambda xp, a, b, y, cond: _as(xp.broadcast_to(cond, y.shape), y),
+               lambda xp, a, b, y, cond: _as(~xp.broadcast_to(cond, y.shape), y))
+# fmt: on

@@ -1,0 +1,124 @@
+"""Best paths: following the backpointers a path-capable semiring kept during the sweep."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from . import backend
+from .semirings.base import Result
+
+
+class Step(NamedTuple):
+    """One vertex of a path: the op that made its tensor, the tensor's name, shape and the index."""
+
+    op: str
+    name: str | None
+    shape: tuple
+    index: tuple
+
+    def __str__(self) -> str:
+        label = self.op + (f" {self.name!r}" if self.name else "")
+        return f"{label}{list(self.shape)}[{', '.join(str(i) for i in self.index)}]"
+
+
+class Path:
+    """A path through the scalar graph from an input element to the output.
+
+    ``steps`` are its vertices (first the input element, last the output element), ``weights`` the
+    partial derivative on each edge (``len(steps) - 1`` of them) and ``value`` their product.
+    """
+
+    def __init__(self, steps: list, weights: list):
+        self.steps = steps
+        self.weights = weights
+
+    @property
+    def value(self) -> float:
+        """The product of the edge weights."""
+        out = 1.0
+        for w in self.weights:
+            out *= w
+        return out
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def __iter__(self):
+        return iter(self.steps)
+
+    def __str__(self) -> str:
+        lines = [f"path of value {self.value:.6g} ({len(self.weights)} edges)", f"  {self.steps[0]}"]
+        for weight, step in zip(self.weights, self.steps[1:], strict=False):
+            lines.append(f"  -> x {weight:<12.6g} {step}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"Path(value={self.value:.6g}, steps={len(self.steps)})"
+
+
+class Trace(Result):
+    """Result of a MaxAbsProduct sweep: ``tr[t]`` values and ``tr.path(t, index)`` best paths.
+
+    >>> import semirad as sr
+    >>> x = sr.tensor([2.0, -1.0], requires_grad=True, name="x")
+    >>> tr = sr.trace((x * x).sum(), [x])
+    >>> print(tr.path(x, 0))
+    path of value 2 (2 edges)
+      leaf 'x'[2][0]
+      -> x 2            mul[2][0]
+      -> x 1            sum[][]
+    """
+
+    def path(self, tensor, index) -> Path:
+        """The best path from ``tensor[index]`` to the output (``index``: int or tuple)."""
+        node = self.node_of(tensor)
+        flat = _flat_index(node.shape, index)
+        sweep = self.sweep
+        steps = [_step(node, flat)]
+        weights = []
+        while node is not sweep.root:
+            target = int(backend.to_numpy(sweep.kept[node].reshape(-1)[flat]))
+            if target == backend.NO_PATH:
+                raise ValueError(f"element {steps[-1].index} of {node.describe()} has no path to the output")
+            next_node, next_flat = sweep.locate(target)
+            weights.append(edge_weight(node, flat, next_node, next_flat))
+            node, flat = next_node, next_flat
+            steps.append(_step(node, flat))
+        return Path(steps, weights)
+
+
+def edge_weight(source, source_flat: int, target, target_flat: int) -> float:
+    """The weight of the best edge from ``source[source_flat]`` to ``target[target_flat]``.
+
+    Runs ``target``'s backward in MaxAbsProduct with a one-hot seed, so parallel edges (``x * x``)
+    stay separate and the strongest one is reported, exactly as the trace chose it.
+    """
+    from .semirings.max_abs import MaxAbsProduct
+
+    semiring = MaxAbsProduct()
+    xp = target.ctx.xp
+    one_hot = xp.zeros(target.shape, dtype=target.dtype)
+    one_hot.reshape(-1)[target_flat] = 1
+    g = (one_hot, backend.element_ids(xp, 0, target.shape))
+    needs = tuple(p is source for p in target.parents)
+    best = None
+    for parent, contribution in zip(target.parents, target.op.backward(target.ctx, g, semiring, needs), strict=False):
+        if parent is source:
+            value = contribution[0].reshape(-1)[source_flat]
+            if best is None or abs(value) > abs(best):
+                best = value
+    return float(backend.to_numpy(best))
+
+
+def _flat_index(shape: tuple, index) -> int:
+    index = (index,) if isinstance(index, (int, np.integer)) else tuple(index)
+    if len(index) != len(shape) or any(not -n <= i < n for i, n in zip(index, shape, strict=False)):
+        raise IndexError(f"index {index} is out of range for shape {shape}")
+    return int(np.ravel_multi_index(tuple(i % n for i, n in zip(index, shape, strict=False)), shape)) if shape else 0
+
+
+def _step(node, flat: int) -> Step:
+    index = tuple(int(i) for i in np.unravel_index(flat, node.shape)) if node.shape else ()
+    return Step(node.op_name, node.name, node.shape, index)

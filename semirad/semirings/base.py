@@ -1,0 +1,140 @@
+"""The interface every semiring implements, and the generic result of a sweep."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from .. import backend
+
+
+class Semiring:
+    """A semiring for the reverse sweep.
+
+    A semiring owns its *value type* ``V``: one array, or a small tuple of arrays such as
+    ``(value, backpointer)``. Backward rules never do arithmetic on ``V`` themselves; they hand
+    real edge-weight arrays to the primitives below, so one rule serves every semiring.
+
+    To write your own, subclass and implement every method that raises ``NotImplementedError``
+    (``zeros``, ``seed``, ``shape``, ``add``, ``scale``, ``sum``, ``matmul``, ``scatter``,
+    ``map``, ``to_array``); ``enter`` and ``result`` have working defaults.
+
+    >>> import semirad as sr
+    >>> S = sr.semirings.SumProduct()
+    >>> S.add(S.scale(np.ones(2), np.array([2.0, 3.0])), np.ones(2)).tolist()
+    [3.0, 4.0]
+    """
+
+    name = "semiring"
+
+    # -- values -------------------------------------------------------------------------------
+    def zeros(self, xp, shape: tuple, dtype) -> Any:
+        """The ⊕-identity ("no path") for every element of ``shape``."""
+        raise self._missing("zeros")
+
+    def seed(self, array) -> Any:
+        """Lift a real seed array at the output (``one`` where the user seeds 1) into ``V``."""
+        raise self._missing("seed")
+
+    def shape(self, g) -> tuple:
+        """The element shape of a value."""
+        raise self._missing("shape")
+
+    def to_array(self, g, dtype) -> Any:
+        """The user-facing array of a value (e.g. its value component), cast to ``dtype``."""
+        raise self._missing("to_array")
+
+    # -- the primitives backward rules use --------------------------------------------------
+    def add(self, a, b) -> Any:
+        """⊕ of two values of the same shape (accumulation of parallel contributions)."""
+        raise self._missing("add")
+
+    def scale(self, g, weights) -> Any:
+        """⊗ every element of ``g`` by an edge weight (array broadcasting against ``g``, or scalar)."""
+        raise self._missing("scale")
+
+    def sum(self, g, axes: tuple, keepdims: bool = False) -> Any:
+        """⊕-reduce over ``axes``."""
+        raise self._missing("sum")
+
+    def matmul(self, g, weights) -> Any:
+        """Contraction ``out[..., i, k] = ⊕_j g[..., i, j] ⊗ weights[..., j, k]`` (batch dims broadcast)."""
+        raise self._missing("matmul")
+
+    def scatter(self, g, index, shape: tuple, unique: bool) -> Any:
+        """``out = zeros(shape); out[index] ⊕= g``; ``unique`` promises no repeated targets."""
+        raise self._missing("scatter")
+
+    def map(self, g, fn: Callable) -> Any:
+        """Apply an index map ``fn`` (reshape, transpose, slice, broadcast...) to every component."""
+        raise self._missing("map")
+
+    # -- hooks of the sweep -------------------------------------------------------------------
+    def enter(self, g, node, base: int) -> tuple[Any, Any]:
+        """Called once per vertex tensor when its value is complete, before its op's backward.
+
+        Returns ``(g_to_propagate, kept)``; ``kept`` (if not None) is stored per node for the
+        result (e.g. backpointers). ``base`` is the global id of the node's first element.
+        """
+        return g, None
+
+    def result(self, sweep) -> Result:
+        """Wrap a finished sweep into the object ``sr.backward`` returns."""
+        return Result(sweep)
+
+    def _missing(self, what: str) -> NotImplementedError:
+        return NotImplementedError(f"semiring {self.name!r} does not implement {what}()")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class Result:
+    """What a sweep computed for its inputs, indexable by the input tensors.
+
+    >>> import semirad as sr
+    >>> x = sr.tensor([1.0, 2.0], requires_grad=True)
+    >>> sr.backward((x * x).sum(), [x])[x].tolist()
+    [2.0, 4.0]
+    """
+
+    def __init__(self, sweep):
+        self.sweep = sweep
+        self.semiring = sweep.semiring
+
+    def node_of(self, tensor):
+        node = getattr(tensor, "_node", None)
+        if node is None or node not in self.sweep.values:
+            name = getattr(tensor, "name", None)
+            shape = getattr(tensor, "shape", None)
+            raise KeyError(f"tensor {name or ''} of shape {shape} was not an input of this sweep")
+        return node
+
+    def raw(self, tensor):
+        """The semiring value (``V``) computed for an input tensor."""
+        return self.sweep.values[self.node_of(tensor)]
+
+    def __getitem__(self, tensor):
+        node = self.node_of(tensor)
+        out = self.semiring.to_array(self.sweep.values[node], node.dtype)
+        if isinstance(out, np.ndarray) and not out.flags.writeable:
+            out = out.copy()
+        return out
+
+    def __contains__(self, tensor) -> bool:
+        return getattr(tensor, "_node", None) in self.sweep.values
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.semiring!r}, {len(self.sweep.values)} inputs)"
+
+
+def check_finite(xp, values, node) -> None:
+    """Raise ``FloatingPointError`` naming the node if ``values`` holds NaN or inf."""
+    bad = ~xp.isfinite(values)
+    if bool(bad.any()):
+        first = tuple(int(i) for i in np.unravel_index(int(backend.to_numpy(bad.ravel()).argmax()), values.shape))
+        raise FloatingPointError(
+            f"non-finite value {backend.to_numpy(values[first])} reaches the sweep at element {first} "
+            f"of {node.describe()}: check the forward values and edge weights of the ops around it"
+        )

@@ -1,0 +1,112 @@
+"""MaxAbsProduct: gradient tracing (⊕ = keep the larger |value|, ⊗ = signed ×), with backpointers.
+
+A value is a pair ``(value, ids)``: ``value`` is the signed product of the best path found so far
+and ``ids`` the global id of the vertex that path goes to next. Before a node's backward the
+sweep calls :meth:`MaxAbsProduct.enter`, which stores the node's backpointers and replaces the
+``ids`` by the node's own element ids, so whatever the op's rule does to the pair, each winning
+contribution arrives at an input carrying the id of the output element it came through.
+
+Ties (equal ``|value|``) go to the smaller id: the successor vertex created first (earliest op
+in recording order, then the lowest C-order flat index within it).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import backend
+from .base import Semiring, check_finite
+
+
+class MaxAbsProduct(Semiring):
+    """For every element, the signed product of the path with the largest ``|product|``.
+
+    >>> import semirad as sr
+    >>> x = sr.tensor([1.0, -2.0], requires_grad=True)
+    >>> w = sr.tensor([[3.0, 1.0], [0.5, 4.0]])
+    >>> tr = sr.backward((x @ w).sum(), [x], semiring=MaxAbsProduct())
+    >>> tr[x].tolist()
+    [3.0, 4.0]
+    """
+
+    name = "max-abs-product"
+    #: check every vertex for NaN/inf (a trace silently compares NaN otherwise)
+    check_finite = True
+
+    def zeros(self, xp, shape, dtype):
+        return xp.zeros(shape, dtype=dtype), xp.full(shape, backend.NO_PATH, dtype=np.int64)
+
+    def seed(self, array):
+        xp = backend.namespace(array)
+        return array, xp.full(array.shape, backend.END, dtype=np.int64)
+
+    def shape(self, g):
+        return tuple(g[0].shape)
+
+    def to_array(self, g, dtype):
+        return g[0].astype(dtype, copy=False)
+
+    def add(self, a, b):
+        xp = backend.namespace(a[0], b[0])
+        abs_a, abs_b = xp.abs(a[0]), xp.abs(b[0])
+        take_b = (abs_b > abs_a) | ((abs_b == abs_a) & (b[1] < a[1]))
+        return xp.where(take_b, b[0], a[0]), xp.where(take_b, b[1], a[1])
+
+    def scale(self, g, weights):
+        xp = backend.namespace(g[0])
+        value = g[0] * weights
+        ids = g[1] if value.shape == g[1].shape else xp.broadcast_to(g[1], value.shape)
+        return value, ids
+
+    def sum(self, g, axes, keepdims=False):
+        value, ids = g
+        xp = backend.namespace(value)
+        axes = tuple(sorted(a % value.ndim for a in axes))
+        if not axes:
+            return g
+        kept = [d for d in range(value.ndim) if d not in axes]
+        kept_shape = tuple(value.shape[d] for d in kept)
+        flat_v = xp.transpose(value, kept + list(axes)).reshape(kept_shape + (-1,))
+        flat_i = xp.transpose(xp.broadcast_to(ids, value.shape), kept + list(axes)).reshape(kept_shape + (-1,))
+        best = xp.abs(flat_v).argmax(axis=-1)[..., None]  # first occurrence = smallest id on ties
+        out_v = xp.take_along_axis(flat_v, best, axis=-1)[..., 0]
+        out_i = xp.take_along_axis(flat_i, best, axis=-1)[..., 0]
+        if keepdims:
+            shape = tuple(1 if d in axes else n for d, n in enumerate(value.shape))
+            out_v, out_i = out_v.reshape(shape), out_i.reshape(shape)
+        return out_v, out_i
+
+    def matmul(self, g, weights):
+        xp = backend.namespace(g[0], weights)
+        return backend.max_abs_matmul(xp, g[0], g[1], weights)
+
+    def scatter(self, g, index, shape, unique):
+        value, ids = g
+        xp = backend.namespace(value)
+        if unique:
+            out_v = xp.zeros(shape, dtype=value.dtype)
+            out_i = xp.full(shape, backend.NO_PATH, dtype=np.int64)
+            out_v[index] = value
+            out_i[index] = ids
+            return out_v, out_i
+        size = int(np.prod(shape, dtype=np.int64))
+        positions = backend.flat_positions(xp, shape, index)
+        value = xp.broadcast_to(value, positions.shape)
+        ids = xp.broadcast_to(ids, positions.shape)
+        out_v, out_i = backend.scatter_max_abs(xp, positions, value, ids, size)
+        return out_v.reshape(shape), out_i.reshape(shape)
+
+    def map(self, g, fn):
+        return fn(g[0]), fn(g[1])
+
+    def enter(self, g, node, base):
+        value, ids = g
+        xp = backend.namespace(value)
+        if self.check_finite:
+            check_finite(xp, value, node)
+        return (value, backend.element_ids(xp, base, value.shape)), ids
+
+    def result(self, sweep):
+        from ..paths import Trace
+
+        return Trace(sweep)

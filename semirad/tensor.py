@@ -1,0 +1,202 @@
+"""``Tensor``: a backend array plus the tape node that made it. No math lives here: operators and
+methods call the functions of :mod:`semirad.ops`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import backend, engine
+from .ops import functions as F
+
+
+class Tensor:
+    """An array that records the ops applied to it.
+
+    >>> import semirad as sr
+    >>> w = sr.tensor([1.0, 2.0], requires_grad=True, name="w")
+    >>> loss = (w * w).sum()
+    >>> loss.backward()
+    >>> w.grad.tolist()
+    [2.0, 4.0]
+    """
+
+    __slots__ = ("data", "_node", "_name", "__weakref__")
+    __array_ufunc__ = None  # numpy defers to our reflected operators: ndarray * Tensor -> Tensor
+
+    def __init__(self, data: Any, requires_grad: bool = False, name: str | None = None, dtype=None):
+        if isinstance(data, Tensor):
+            data = data.data
+        xp = backend.namespace(data) if backend.is_array(data) else np
+        self.data = xp.array(data, dtype=dtype)  # a copy, as torch.tensor
+        self._node = None
+        self._name = name
+        if requires_grad:
+            self.requires_grad = True
+
+    @classmethod
+    def _wrap(cls, data, node):
+        t = cls.__new__(cls)
+        t.data, t._node, t._name = data, node, None
+        return t
+
+    # -- attributes ---------------------------------------------------------------------------
+    shape = property(lambda self: tuple(self.data.shape), doc="The array's shape.")
+    ndim = property(lambda self: self.data.ndim, doc="Number of axes.")
+    size = property(lambda self: int(self.data.size), doc="Number of elements.")
+    dtype = property(lambda self: self.data.dtype, doc="The array's dtype.")
+
+    @property
+    def requires_grad(self) -> bool:
+        """True when the tensor is a vertex of a recorded graph (a trainable leaf, or an op result)."""
+        return self._node is not None
+
+    @requires_grad.setter
+    def requires_grad(self, flag: bool) -> None:
+        if self._node is not None and self._node.op is not None:
+            raise RuntimeError("requires_grad can only be changed on a leaf tensor; use .detach()")
+        if flag and self._node is None:
+            if self.data.dtype.kind not in "fc":
+                raise TypeError(f"only floating-point tensors can require grad, got dtype {self.data.dtype}")
+            self._node = engine.Node(None, None, (), self.data.shape, self.data.dtype, name=self._name)
+        elif not flag:
+            self._node = None
+
+    @property
+    def is_leaf(self) -> bool:
+        """True unless the tensor was made by a recorded op."""
+        return self._node is None or self._node.op is None
+
+    @property
+    def name(self) -> str | None:
+        """An optional label, shown in paths and error messages."""
+        return self._node.name if self._node is not None else self._name
+
+    @name.setter
+    def name(self, value: str | None) -> None:
+        self._name = value
+        if self._node is not None:
+            self._node.name = value
+
+    @property
+    def grad(self):
+        """The gradient that :meth:`backward` accumulated (leaves only), or None."""
+        return self._node.grad if self._node is not None and self._node.op is None else None
+
+    @grad.setter
+    def grad(self, value) -> None:
+        if self._node is None or self._node.op is not None:
+            raise RuntimeError("only leaf tensors that require grad hold .grad")
+        self._node.grad = value
+
+    # -- conversion ---------------------------------------------------------------------------
+    def numpy(self) -> np.ndarray:
+        """The data as a numpy array (copied from the GPU if needed)."""
+        return backend.to_numpy(self.data)
+
+    def item(self) -> float:
+        """The value of a one-element tensor as a Python number."""
+        if self.size != 1:
+            raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
+        return self.numpy().reshape(()).item()
+
+    def tolist(self):
+        """The data as nested Python lists."""
+        return self.numpy().tolist()
+
+    def detach(self) -> Tensor:
+        """The same data, cut from the graph."""
+        return Tensor._wrap(self.data, None)
+
+    def __array__(self, dtype=None, copy=None):
+        out = self.numpy()
+        return out if dtype is None else out.astype(dtype)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __repr__(self) -> str:
+        extra = f", name={self.name!r}" if self.name else ""
+        extra += ", requires_grad=True" if self.requires_grad else ""
+        return f"tensor({np.array2string(self.numpy(), separator=', ', prefix='tensor(')}{extra})"
+
+    __hash__ = object.__hash__
+
+    # -- autodiff -----------------------------------------------------------------------------
+    def backward(self, seed=None, retain_graph: bool = False) -> None:
+        """Backprop into ``.grad`` of every leaf this tensor depends on (accumulating, as PyTorch).
+
+        A non-scalar tensor needs a ``seed`` of its own shape. Calling it twice on one graph
+        raises unless the first call passed ``retain_graph=True``.
+        """
+        from .api import accumulate_grads
+
+        accumulate_grads(self, seed, retain_graph)
+
+    # -- operators ----------------------------------------------------------------------------
+    def __add__(self, other): return F.add(self, other)
+    def __radd__(self, other): return F.add(other, self)
+    def __sub__(self, other): return F.sub(self, other)
+    def __rsub__(self, other): return F.sub(other, self)
+    def __mul__(self, other): return F.mul(self, other)
+    def __rmul__(self, other): return F.mul(other, self)
+    def __truediv__(self, other): return F.div(self, other)
+    def __rtruediv__(self, other): return F.div(other, self)
+    def __pow__(self, other): return F.power(self, other)
+    def __rpow__(self, other): return F.power(other, self)
+    def __matmul__(self, other): return F.matmul(self, other)
+    def __rmatmul__(self, other): return F.matmul(other, self)
+    def __neg__(self): return F.neg(self)
+    def __pos__(self): return self
+    def __getitem__(self, index): return F.getitem(self, index)
+
+    def _compare(self, other, fn):
+        return Tensor(fn(self.data, getattr(other, "data", other)))
+
+    def __lt__(self, other): return self._compare(other, lambda a, b: a < b)
+    def __le__(self, other): return self._compare(other, lambda a, b: a <= b)
+    def __gt__(self, other): return self._compare(other, lambda a, b: a > b)
+    def __ge__(self, other): return self._compare(other, lambda a, b: a >= b)
+    def __eq__(self, other): return self._compare(other, lambda a, b: a == b)
+    def __ne__(self, other): return self._compare(other, lambda a, b: a != b)
+
+    # -- methods ------------------------------------------------------------------------------
+    def exp(self): return F.exp(self)
+    def log(self): return F.log(self)
+    def tanh(self): return F.tanh(self)
+    def sigmoid(self): return F.sigmoid(self)
+    def relu(self): return F.relu(self)
+    def abs(self): return F.abs(self)
+    def sqrt(self): return F.sqrt(self)
+    def sin(self): return F.sin(self)
+    def cos(self): return F.cos(self)
+    def clip(self, min=None, max=None): return F.clip(self, min, max)  # noqa: A002
+    def sum(self, axis=None, keepdims=False): return F.sum(self, axis, keepdims)
+    def mean(self, axis=None, keepdims=False): return F.mean(self, axis, keepdims)
+    def max(self, axis=None, keepdims=False): return F.max(self, axis, keepdims)
+    def min(self, axis=None, keepdims=False): return F.min(self, axis, keepdims)
+    def logsumexp(self, axis=None, keepdims=False): return F.logsumexp(self, axis, keepdims)
+    def softmax(self, axis=-1): return F.softmax(self, axis)
+    def log_softmax(self, axis=-1): return F.log_softmax(self, axis)
+    def reshape(self, *shape): return F.reshape(self, *shape)
+    def transpose(self, *axes): return F.transpose(self, *axes)
+    def swapaxes(self, axis1, axis2): return F.swapaxes(self, axis1, axis2)
+    def expand_dims(self, axis): return F.expand_dims(self, axis)
+    def squeeze(self, axis=None): return F.squeeze(self, axis)
+    def broadcast_to(self, shape): return F.broadcast_to(self, shape)
+
+    @property
+    def T(self) -> Tensor:
+        """The tensor with its axes reversed."""
+        return F.transpose(self)
+
+
+def tensor(data: Any, requires_grad: bool = False, name: str | None = None, dtype=None) -> Tensor:
+    """Make a tensor from an array, a nested list or a number (numpy input keeps its dtype).
+
+    >>> import semirad as sr
+    >>> sr.tensor(np.zeros(3, dtype=np.float32), requires_grad=True, name="b").dtype
+    dtype('float32')
+    """
+    return Tensor(data, requires_grad=requires_grad, name=name, dtype=dtype)
