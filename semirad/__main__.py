@@ -39,7 +39,11 @@ def mlp_demo(seed: int = 0, batch: int = 16, hidden: int = 8) -> str:
         )
     flat = int(np.abs(trace[W1]).argmax())
     index = np.unravel_index(flat, W1.shape)
-    lines += ["", f"best path from W1{list(map(int, index))} (the strongest element of W1):", str(trace.path(W1, index))]
+    lines += [
+        "",
+        f"best path from W1{list(map(int, index))} (the strongest element of W1):",
+        str(trace.path(W1, index)),
+    ]
     return "\n".join(lines)
 
 

@@ -114,7 +114,12 @@ class Tensor:
         return out if dtype is None else out.astype(dtype)
 
     def __len__(self) -> int:
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
         return len(self.data)
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
 
     def __repr__(self) -> str:
         extra = f", name={self.name!r}" if self.name else ""

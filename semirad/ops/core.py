@@ -12,6 +12,10 @@ class OpError(ValueError):
     """Bad input to an op: the message names the op and the shapes involved."""
 
 
+class OpIndexError(OpError, IndexError):
+    """An index out of range for an op's input; also an ``IndexError`` so iteration stops on it."""
+
+
 class Context:
     """What an op's forward saves for its backward; ``xp`` is the array namespace."""
 
@@ -73,7 +77,8 @@ def apply(op: Op, *inputs, **params):
         raise
     except (ValueError, IndexError, TypeError, np.exceptions.AxisError) as error:
         shapes = ", ".join(_describe(a) for a in arrays)
-        raise OpError(f"{op.name}: {error} (input shapes: {shapes})") from None
+        kind = OpIndexError if isinstance(error, IndexError) else OpError
+        raise kind(f"{op.name}: {error} (input shapes: {shapes})") from None
     if not backend.is_array(out):
         out = xp.asarray(out)
     node = None
