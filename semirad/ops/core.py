@@ -50,6 +50,18 @@ def _describe(x) -> str:
     return str(tuple(shape)) if shape is not None else type(x).__name__
 
 
+def _tensor_class():
+    global _TENSOR
+    if _TENSOR is None:
+        from ..tensor import Tensor
+
+        _TENSOR = Tensor
+    return _TENSOR
+
+
+_TENSOR = None
+
+
 def apply(op: Op, *inputs, **params):
     """Run ``op`` on tensors / arrays / Python scalars and record it on the tape.
 
@@ -58,8 +70,7 @@ def apply(op: Op, *inputs, **params):
     >>> apply(ADD, sr.tensor([1.0]), 2.0).tolist()
     [3.0]
     """
-    from ..tensor import Tensor
-
+    Tensor = _tensor_class()
     arrays, parents = [], []
     for x in inputs:
         if isinstance(x, Tensor):

@@ -13,12 +13,11 @@ import numpy as np
 from . import contraction as C
 from . import elementwise as E
 from . import index as I
-from .core import OpError, apply, normalize_axes
+from .core import OpError, _tensor_class, apply, normalize_axes
 
 
 def _t(x):
-    from ..tensor import Tensor
-
+    Tensor = _tensor_class()
     return x if isinstance(x, Tensor) else Tensor(x)
 
 
