@@ -118,6 +118,11 @@ class Tensor:
             raise TypeError("len() of a 0-d tensor")
         return len(self.data)
 
+    def __bool__(self) -> bool:
+        if self.size != 1:
+            raise ValueError(f"the truth value of a tensor of shape {self.shape} is ambiguous; use .numpy().any() or .all()")
+        return bool(self.numpy().reshape(()))
+
     def __iter__(self):
         return (self[i] for i in range(len(self)))
 

@@ -240,3 +240,13 @@ def test_user_semiring_needs_every_primitive():
     w = sr.tensor([1.0], requires_grad=True)
     with pytest.raises(NotImplementedError, match="'incomplete' does not implement seed"):
         sr.backward((w * 2.0).sum(), [w], semiring=Incomplete())
+
+
+def test_clip_bounds_that_broadcast_the_input_record_a_broadcast():
+    x = sr.tensor(np.linspace(-1, 1, 4), requires_grad=True)
+    lo = np.array([[-2.0], [0.0]])  # (2, 1): every x element feeds two outputs
+    y = sr.clip(x, lo, 0.5)
+    assert y.shape == (2, 4)
+    inside = ((x.data >= lo) & (x.data <= 0.5)).astype(float)
+    np.testing.assert_allclose(sr.grad(y.sum(), [x])[0], inside.sum(axis=0))
+    np.testing.assert_allclose(sr.trace(y.sum(), [x])[x], inside.max(axis=0))

@@ -88,6 +88,9 @@ def test_comparisons_give_constant_bool_tensors():
     np.testing.assert_array_equal((x == 2.0).numpy(), [False, True])
     np.testing.assert_allclose(sr.where(mask, x, -x).numpy(), [-1.0, 2.0])
     assert {x: 1}[x] == 1  # hashable by identity
+    assert bool(sr.tensor(2.0) == 2.0) and not bool(sr.tensor([1.0]) == 2.0)
+    with pytest.raises(ValueError, match=r"ambiguous"):
+        bool(x == x)
 
 
 def test_where_needs_a_boolean_condition():

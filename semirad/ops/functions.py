@@ -114,9 +114,13 @@ def clip(x, min=None, max=None):  # noqa: A002 - numpy/PyTorch names
     >>> sr.clip(sr.tensor([-2.0, 0.5, 3.0]), -1, 1).tolist()
     [-1.0, 0.5, 1.0]
     """
+    x = _t(x)
     lo = -np.inf if min is None else _data(min)
     hi = np.inf if max is None else _data(max)
-    return apply(E.CLIP, _t(x), lo=lo, hi=hi)
+    shape = np.broadcast_shapes(x.shape, np.shape(lo), np.shape(hi))
+    if shape != x.shape:  # bounds that broadcast x: make the broadcast an op of its own
+        x = broadcast_to(x, shape)
+    return apply(E.CLIP, x, lo=lo, hi=hi)
 
 
 def _reduction(op, doc):

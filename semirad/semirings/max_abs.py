@@ -104,7 +104,9 @@ class MaxAbsProduct(Semiring):
         xp = backend.namespace(value)
         if self.check_finite:
             check_finite(xp, value, node)
-        return (value, backend.element_ids(xp, base, value.shape)), ids
+        own = backend.element_ids(xp, base, value.shape)
+        # a vertex with no path to the output stays a dead end: it must lose ties to real zero-valued paths
+        return (value, xp.where(ids == backend.NO_PATH, backend.NO_PATH, own)), ids
 
     def result(self, sweep):
         from ..paths import Trace

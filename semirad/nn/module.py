@@ -1,0 +1,373 @@
+"""``nn.Module``: the base class of every layer, with PyTorch's registration, naming and state dicts."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any, Iterator, NamedTuple
+
+import numpy as np
+
+from .. import backend
+from ..tensor import Tensor
+from .parameter import Parameter
+
+
+class IncompatibleKeys(NamedTuple):
+    """What :meth:`Module.load_state_dict` with ``strict=False`` did not match."""
+
+    missing_keys: list
+    unexpected_keys: list
+
+
+class Module:
+    """Base class of all layers: subclass it, assign parameters and submodules in ``__init__``
+    (after ``super().__init__()``) and write ``forward``.
+
+    >>> import semirad as sr
+    >>> class Net(sr.nn.Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.fc1 = sr.nn.Linear(4, 8)
+    ...         self.fc2 = sr.nn.Linear(8, 2)
+    ...     def forward(self, x):
+    ...         return self.fc2(self.fc1(x).relu())
+    >>> net = Net()
+    >>> [name for name, _ in net.named_parameters()]
+    ['fc1.weight', 'fc1.bias', 'fc2.weight', 'fc2.bias']
+    >>> net.fc1.weight.name, net.fc1.weight.shape
+    ('fc1.weight', (8, 4))
+    >>> net(np.zeros((3, 4))).shape
+    (3, 2)
+    """
+
+    training: bool
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "training", True)
+
+    # -- registration ---------------------------------------------------------------------------
+    def _registry(self, kind: str) -> OrderedDict:
+        try:
+            return object.__getattribute__(self, kind)
+        except AttributeError:
+            raise AttributeError(
+                f"cannot assign to {type(self).__name__} before Module.__init__() was called "
+                "(call super().__init__() first in your __init__)"
+            ) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, Parameter):
+            self.register_parameter(name, value)
+        elif isinstance(value, Module):
+            self.add_module(name, value)
+        elif name in self.__dict__.get("_parameters", {}):
+            if value is not None:
+                raise TypeError(
+                    f"cannot assign {type(value).__name__} to parameter {name!r} of {type(self).__name__} "
+                    "(expected an nn.Parameter or None)"
+                )
+            self._parameters[name] = None
+        elif name in self.__dict__.get("_modules", {}):
+            if value is not None:
+                raise TypeError(f"cannot assign {type(value).__name__} to submodule {name!r} (expected a Module)")
+            self._modules[name] = None
+        elif name in self.__dict__.get("_buffers", {}):
+            self._buffers[name] = None if value is None else _array(value)
+        else:
+            object.__setattr__(self, name, value)
+
+    def __getattr__(self, name: str) -> Any:
+        # only called when normal lookup fails: parameters, buffers and submodules live in the registries
+        d = self.__dict__
+        for kind in ("_parameters", "_buffers", "_modules"):
+            if kind in d and name in d[kind]:
+                return d[kind][name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        for kind in ("_parameters", "_buffers", "_modules"):
+            registry = self.__dict__.get(kind, {})
+            if name in registry:
+                del registry[name]
+                return
+        object.__delattr__(self, name)
+
+    def _forget(self, name: str) -> None:
+        for kind in ("_parameters", "_buffers", "_modules"):
+            self._registry(kind).pop(name, None)
+        if name not in ("_parameters", "_buffers", "_modules", "training"):
+            self.__dict__.pop(name, None)
+
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
+        """Register ``param`` (or ``None``, e.g. ``bias=False``) under ``name``."""
+        registry = self._registry("_parameters")
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"cannot register {type(param).__name__} as parameter {name!r} (expected nn.Parameter)")
+        self._forget(name)
+        registry[name] = param
+        if param is not None:
+            param._set_auto_name(name)
+
+    def register_buffer(self, name: str, array) -> None:
+        """Register a non-trainable array that belongs to the state dict (as running statistics)."""
+        registry = self._registry("_buffers")
+        self._forget(name)
+        registry[name] = None if array is None else _array(array)
+
+    def add_module(self, name: str, module: Module | None) -> None:
+        """Register ``module`` as a child under ``name`` (its parameters are renamed ``name.*``)."""
+        registry = self._registry("_modules")
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"{type(module).__name__} is not a Module subclass")
+        if "." in name or name == "":
+            raise KeyError(f"module name can't contain '.' or be empty, got {name!r}")
+        self._forget(name)
+        registry[name] = module
+        if module is not None:
+            for sub_name, param in module.named_parameters(prefix=name, remove_duplicate=False):
+                param._set_auto_name(sub_name)
+
+    register_module = add_module
+
+    # -- traversal ------------------------------------------------------------------------------
+    def named_modules(self, prefix: str = "", memo: set | None = None) -> Iterator[tuple[str, Module]]:
+        """``(dotted name, module)`` for this module and every descendant, each once."""
+        memo = set() if memo is None else memo
+        if id(self) in memo:
+            return
+        memo.add(id(self))
+        yield prefix, self
+        for name, child in self._modules.items():
+            if child is not None:
+                yield from child.named_modules(f"{prefix}.{name}" if prefix else name, memo)
+
+    def modules(self) -> Iterator[Module]:
+        for _, m in self.named_modules():
+            yield m
+
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        seen = set()
+        for name, child in self._modules.items():
+            if child is not None and id(child) not in seen:
+                seen.add(id(child))
+                yield name, child
+
+    def children(self) -> Iterator[Module]:
+        """The direct submodules."""
+        for _, child in self.named_children():
+            yield child
+
+    def _named_members(self, kind: str, prefix: str, recurse: bool, remove_duplicate: bool):
+        seen = set()
+        modules = self.named_modules(prefix) if recurse else [(prefix, self)]
+        if not remove_duplicate and recurse:
+            modules = _all_named_modules(self, prefix)
+        for mod_prefix, module in modules:
+            for name, value in module.__dict__[kind].items():
+                if value is None:
+                    continue
+                if remove_duplicate:
+                    if id(value) in seen:
+                        continue
+                    seen.add(id(value))
+                yield (f"{mod_prefix}.{name}" if mod_prefix else name), value
+
+    def named_parameters(self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True):
+        """``(dotted name, parameter)`` pairs in registration order, as PyTorch names them."""
+        yield from self._named_members("_parameters", prefix, recurse, remove_duplicate)
+
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        """Every parameter (each shared one once)."""
+        for _, p in self.named_parameters(recurse=recurse):
+            yield p
+
+    def named_buffers(self, prefix: str = "", recurse: bool = True):
+        yield from self._named_members("_buffers", prefix, recurse, True)
+
+    def buffers(self, recurse: bool = True):
+        for _, b in self.named_buffers(recurse=recurse):
+            yield b
+
+    # -- modes and gradients ------------------------------------------------------------------------
+    def train(self, mode: bool = True) -> Module:
+        """Set training mode here and in every descendant (affects Dropout); returns ``self``."""
+        if not isinstance(mode, bool):
+            raise ValueError("training mode is expected to be boolean")
+        for m in self.modules():
+            object.__setattr__(m, "training", mode)
+        return self
+
+    def eval(self) -> Module:
+        """``train(False)``."""
+        return self.train(False)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Module:
+        for p in self.parameters():
+            p.requires_grad = requires_grad
+        return self
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Clear ``.grad`` of every parameter (to ``None`` by default, as PyTorch)."""
+        for p in self.parameters():
+            if p.grad is None:
+                continue
+            if set_to_none:
+                p.grad = None
+            else:
+                p.grad = p.grad * 0
+
+    def apply(self, fn) -> Module:
+        """Call ``fn`` on every descendant, then on ``self`` (e.g. custom init); returns ``self``."""
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
+        return self
+
+    def to(self, dtype) -> Module:
+        """Cast every floating-point parameter and buffer to ``dtype`` (e.g. ``np.float32``)."""
+        dtype = np.dtype(dtype)
+        for p in self.parameters():
+            if p.data.dtype != dtype:
+                p._replace(p.data.astype(dtype))
+        for m in self.modules():
+            for name, b in m._buffers.items():
+                if b is not None and b.dtype.kind == "f":
+                    m._buffers[name] = b.astype(dtype)
+        return self
+
+    def float(self) -> Module:
+        """Cast to float32."""
+        return self.to(np.float32)
+
+    def double(self) -> Module:
+        """Cast to float64."""
+        return self.to(np.float64)
+
+    # -- state dicts ------------------------------------------------------------------------------
+    def state_dict(self) -> OrderedDict:
+        """``{dotted name: numpy array}`` (copies) for every parameter and buffer, PyTorch's keys."""
+        out = OrderedDict()
+        for name, p in self.named_parameters(remove_duplicate=False):
+            out[name] = backend.to_numpy(p.data).copy()
+        for name, b in self._named_members("_buffers", "", True, False):
+            out[name] = backend.to_numpy(b).copy()
+        return out
+
+    def _state_entries(self) -> OrderedDict:
+        entries = OrderedDict()
+        for prefix, module in _all_named_modules(self, ""):
+            for kind in ("_parameters", "_buffers"):
+                for name, value in module.__dict__[kind].items():
+                    if value is not None:
+                        entries[f"{prefix}.{name}" if prefix else name] = (module, kind, name, value)
+        return entries
+
+    def load_state_dict(self, state_dict, strict: bool = True) -> IncompatibleKeys:
+        """Copy arrays from ``state_dict`` (numpy arrays, semirad or torch tensors) into place.
+
+        Every key and shape is checked before anything is copied; with ``strict`` (default) a
+        missing or unexpected key is a ``ValueError`` naming the keys, a wrong shape always is.
+        """
+        entries = self._state_entries()
+        given = list(state_dict.keys())
+        missing = [k for k in entries if k not in state_dict]
+        unexpected = [k for k in given if k not in entries]
+        owner = type(self).__name__
+        if strict and (missing or unexpected):
+            parts = []
+            if missing:
+                parts.append(f"missing keys {missing} (expected shapes {[entries[k][3].shape for k in missing]})")
+            if unexpected:
+                parts.append(f"unexpected keys {unexpected}")
+            raise ValueError(f"{owner}.load_state_dict: " + "; ".join(parts))
+        updates = []
+        for key, (module, kind, name, current) in entries.items():
+            if key not in state_dict:
+                continue
+            array = _to_numpy(state_dict[key])
+            if tuple(array.shape) != tuple(current.shape):
+                raise ValueError(
+                    f"{owner}.load_state_dict: wrong shape for {key!r} ({type(module).__name__}.{name}): "
+                    f"the model has shape {tuple(current.shape)}, the state dict has {tuple(array.shape)}"
+                )
+            updates.append((module, kind, name, current, array))
+        for module, kind, name, current, array in updates:
+            data = current.data if kind == "_parameters" else current
+            xp = backend.namespace(data)
+            new = xp.array(array, dtype=data.dtype)
+            if kind == "_parameters":
+                current._replace(new)
+            else:
+                module._buffers[name] = new
+        return IncompatibleKeys(missing, unexpected)
+
+    # -- calling ----------------------------------------------------------------------------------
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} has no forward()")
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    # -- printing ---------------------------------------------------------------------------------
+    def extra_repr(self) -> str:
+        """The arguments shown inside the parentheses of the repr."""
+        return ""
+
+    def _label(self) -> str:
+        return f"{type(self).__name__}({self.extra_repr()})"
+
+    def _functional(self, fn, *args, **kwargs):
+        """Call ``fn`` (an ``nn.functional`` function); its errors get this module's label as prefix."""
+        try:
+            return fn(*args, **kwargs)
+        except (ValueError, TypeError) as error:
+            message = str(error).removeprefix(fn.__name__ + ": ")
+            raise type(error)(f"{self._label()}: {message}") from None
+
+    def _shape_error(self, what: str, shape) -> ValueError:
+        return ValueError(f"{self._label()}: expected {what}, got input of shape {tuple(shape)}")
+
+    def __repr__(self) -> str:
+        lines = []
+        for name, child in self._modules.items():
+            text = repr(child).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {text}")
+        extra = self.extra_repr()
+        if not lines:
+            return f"{type(self).__name__}({extra})"
+        head = f"{type(self).__name__}(" + (f"{extra}" if extra else "")
+        return head + "\n" + "\n".join(lines) + "\n)"
+
+    def __dir__(self):
+        return sorted(set(super().__dir__()) | set(self._parameters) | set(self._modules) | set(self._buffers))
+
+
+def _all_named_modules(module: Module, prefix: str):
+    """Every (name, module) pair, shared modules repeated under each of their names."""
+    stack = [(prefix, module)]
+    out = []
+    while stack:
+        name, m = stack.pop()
+        out.append((name, m))
+        children = [(f"{name}.{k}" if name else k, c) for k, c in m._modules.items() if c is not None]
+        stack.extend(reversed(children))
+    return out
+
+
+def _array(value):
+    if isinstance(value, Tensor):
+        return value.data
+    return value if backend.is_array(value) else np.asarray(value)
+
+
+def _to_numpy(value) -> np.ndarray:
+    if isinstance(value, Tensor):
+        return value.numpy()
+    if backend.is_array(value):
+        return backend.to_numpy(value)
+    if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor
+        return value.detach().cpu().numpy()
+    return np.asarray(value)
