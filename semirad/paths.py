@@ -42,6 +42,20 @@ class Path:
             out *= w
         return out
 
+    @property
+    def log_abs_value(self) -> float:
+        """``log |value|`` as a sum of ``log |weight|``: finite where ``value`` itself underflows."""
+        with np.errstate(divide="ignore"):
+            return float(sum(np.log(np.abs(np.float64(w))) for w in self.weights))
+
+    @property
+    def sign(self) -> int:
+        """The sign of ``value`` (-1, 0 or +1), from the signs of the weights."""
+        out = 1
+        for w in self.weights:
+            out *= int(np.sign(w))
+        return out
+
     def __len__(self) -> int:
         return len(self.steps)
 
@@ -74,17 +88,33 @@ class Trace(Result):
     def path(self, tensor, index) -> Path:
         """The best path from ``tensor[index]`` to the output (``index``: int or tuple)."""
         node = self.node_of(tensor)
-        flat = _flat_index(node.shape, index)
+        return self._follow(node, _flat_index(node.shape, index), 0)
+
+    def _hop(self, node, flat: int, rank: int) -> tuple:
+        """Where the ``rank``-th path leaving ``node[flat]`` goes next, from the kept backpointers.
+
+        Returns ``(gid, next_rank, parallel)``: the global id of the next vertex (``NO_PATH`` if
+        none), the rank of the path it continues with there, and which of the parallel edges between
+        the two vertices it takes (an index into :func:`parallel_edges` ordered strongest first, or
+        ``None`` for the strongest). Path-capable semirings with other backpointers override this.
+        """
+        return int(backend.to_numpy(self.sweep.kept[node].reshape(-1)[flat])), 0, None
+
+    def _follow(self, node, flat: int, rank: int) -> Path:
         sweep = self.sweep
         steps = [_step(node, flat)]
         weights = []
         while node is not sweep.root:
-            target = int(backend.to_numpy(sweep.kept[node].reshape(-1)[flat]))
+            target, next_rank, parallel = self._hop(node, flat, rank)
             if target == backend.NO_PATH:
-                raise ValueError(f"element {steps[-1].index} of {node.describe()} has no path to the output")
+                which = f"path of rank {rank}" if rank else "path"
+                raise ValueError(f"element {steps[-1].index} of {node.describe()} has no {which} to the output")
             next_node, next_flat = sweep.locate(target)
-            weights.append(edge_weight(node, flat, next_node, next_flat))
-            node, flat = next_node, next_flat
+            if parallel is None:
+                weights.append(edge_weight(node, flat, next_node, next_flat))
+            else:
+                weights.append(parallel_edges(node, flat, next_node, next_flat)[parallel])
+            node, flat, rank = next_node, next_flat, next_rank
             steps.append(_step(node, flat))
         return Path(steps, weights)
 
@@ -95,6 +125,25 @@ def edge_weight(source, source_flat: int, target, target_flat: int) -> float:
     Runs ``target``'s backward in MaxAbsProduct with a one-hot seed, so parallel edges (``x * x``)
     stay separate and the strongest one is reported, exactly as the trace chose it.
     """
+    best = None
+    for value in _slot_weights(source, source_flat, target, target_flat):
+        if best is None or abs(value) > abs(best):
+            best = value
+    return best
+
+
+def parallel_edges(source, source_flat: int, target, target_flat: int) -> list:
+    """The weights of every edge from ``source[source_flat]`` to ``target[target_flat]``.
+
+    One per input slot of ``target``'s op that ``source`` fills (``x * x``: two), strongest
+    (largest ``log |w|``) first, ties in slot order; edges of weight exactly 0 are left out.
+    """
+    weights = [w for w in _slot_weights(source, source_flat, target, target_flat) if w != 0]
+    return sorted(weights, key=lambda w: -float(np.log(np.abs(np.float64(w)))))  # stable: slot order on ties
+
+
+def _slot_weights(source, source_flat: int, target, target_flat: int) -> list:
+    """Per input slot of ``target`` filled by ``source``: its edge weight (0 where it has no edge)."""
     from .semirings.max_abs import MaxAbsProduct
 
     semiring = MaxAbsProduct()
@@ -103,13 +152,11 @@ def edge_weight(source, source_flat: int, target, target_flat: int) -> float:
     one_hot.reshape(-1)[target_flat] = 1
     g = (one_hot, backend.element_ids(xp, 0, target.shape))
     needs = tuple(p is source for p in target.parents)
-    best = None
+    out = []
     for parent, contribution in zip(target.parents, target.op.backward(target.ctx, g, semiring, needs), strict=False):
         if parent is source:
-            value = contribution[0].reshape(-1)[source_flat]
-            if best is None or abs(value) > abs(best):
-                best = value
-    return float(backend.to_numpy(best))
+            out.append(float(backend.to_numpy(contribution[0].reshape(-1)[source_flat])))
+    return out
 
 
 def _flat_index(shape: tuple, index) -> int:

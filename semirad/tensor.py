@@ -120,7 +120,7 @@ class Tensor:
 
     def __bool__(self) -> bool:
         if self.size != 1:
-            raise ValueError(f"the truth value of a tensor of shape {self.shape} is ambiguous; use .numpy().any() or .all()")
+            raise ValueError(f"the truth value of a tensor of shape {self.shape} is ambiguous; use .numpy().any()")
         return bool(self.numpy().reshape(()))
 
     def __iter__(self):
