@@ -63,6 +63,11 @@ def _max_partial(xp, a, b, y):
     return _as(a > b, y) + 0.5 * _as(a == b, y)
 
 
+def _pow_partial(xp, x, y, p):
+    """d(x**p)/dx = p x**(p-1), and exactly 0 for p == 0 (also at x == 0, as PyTorch)."""
+    return p * x ** (p - 1) if p != 0 else xp.zeros_like(y)
+
+
 # fmt: off
 NEG     = Unary("neg",     lambda xp, x: -x,                        lambda xp, x, y: -1.0)
 EXP     = Unary("exp",     lambda xp, x: xp.exp(x),                 lambda xp, x, y: y)
@@ -74,7 +79,7 @@ ABS     = Unary("abs",     lambda xp, x: xp.abs(x),                 lambda xp, x
 SQRT    = Unary("sqrt",    lambda xp, x: xp.sqrt(x),                lambda xp, x, y: 0.5 / y)
 SIN     = Unary("sin",     lambda xp, x: xp.sin(x),                 lambda xp, x, y: xp.cos(x))
 COS     = Unary("cos",     lambda xp, x: xp.cos(x),                 lambda xp, x, y: -xp.sin(x))
-POW_SCALAR = Unary("pow",  lambda xp, x, p: x ** p,                 lambda xp, x, y, p: p * x ** (p - 1))
+POW_SCALAR = Unary("pow",  lambda xp, x, p: x ** p,                 _pow_partial)
 CLIP    = Unary("clip",    lambda xp, x, lo, hi: xp.clip(x, lo, hi),
                            lambda xp, x, y, lo, hi: _as((x >= lo) & (x <= hi), y))
 
