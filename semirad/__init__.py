@@ -11,7 +11,7 @@
 
 from . import nn, optim, semirings
 from .api import backward, grad, trace
-from .engine import no_grad
+from .engine import component, no_grad
 from .ops.core import OpError
 from .ops.functions import *  # noqa: F401,F403
 from .ops.functions import __all__ as _op_names
@@ -22,6 +22,6 @@ from .tensor import Tensor, tensor
 __version__ = "0.1.0"
 
 __all__ = [
-    "Tensor", "tensor", "no_grad", "backward", "grad", "trace", "semirings",
+    "Tensor", "tensor", "no_grad", "component", "backward", "grad", "trace", "semirings",
     "Path", "Step", "Trace", "OpError", "nn", "optim", "manual_seed", *_op_names,
 ]  # fmt: skip

@@ -14,12 +14,13 @@ from typing import Any
 
 _creation_order = itertools.count()
 _grad_enabled = True
+_component_stack: list = []
 
 
 class Node:
     """One recorded tensor: ``op(*parents)`` with the op's saved ``ctx``; a leaf has no op."""
 
-    __slots__ = ("op", "ctx", "parents", "shape", "dtype", "seq", "name", "grad", "consumed")
+    __slots__ = ("op", "ctx", "parents", "shape", "dtype", "seq", "name", "grad", "consumed", "component")
 
     def __init__(self, op, ctx, parents, shape, dtype, name=None):
         self.op = op
@@ -31,6 +32,7 @@ class Node:
         self.name = name
         self.grad = None
         self.consumed = False
+        self.component = "/".join(_component_stack) if _component_stack else None
 
     @property
     def op_name(self) -> str:
@@ -72,6 +74,40 @@ class no_grad:
 
         wrapped.__name__, wrapped.__doc__ = fn.__name__, fn.__doc__
         return wrapped
+
+
+class component:
+    """Context manager that tags every node recorded inside with a component name.
+
+    Nested blocks give hierarchical names joined by ``/``; a node records the full name at its
+    creation (``None`` outside any block).
+
+    >>> import semirad as sr
+    >>> w = sr.tensor([1.0], requires_grad=True)
+    >>> with sr.component("encoder"):
+    ...     with sr.component("layer1"):
+    ...         y = w * 2.0
+    >>> y._node.component
+    'encoder/layer1'
+    """
+
+    def __init__(self, name: str):
+        if not name or "/" in name:
+            raise ValueError(f"a component name must be non-empty and contain no '/', got {name!r}")
+        self.name = name
+
+    def __enter__(self):
+        _component_stack.append(self.name)
+        return self
+
+    def __exit__(self, *exc):
+        _component_stack.pop()
+        return False
+
+
+def current_component():
+    """The full name of the innermost open component (``None`` outside any)."""
+    return "/".join(_component_stack) if _component_stack else None
 
 
 def grad_enabled() -> bool:

@@ -11,16 +11,19 @@ from .semirings.base import Result
 
 
 class Step(NamedTuple):
-    """One vertex of a path: the op that made its tensor, the tensor's name, shape and the index."""
+    """One vertex of a path: the op that made its tensor, the tensor's name, shape and the index,
+    and the component (``sr.component`` block) the op was recorded in."""
 
     op: str
     name: str | None
     shape: tuple
     index: tuple
+    component: str | None = None
 
     def __str__(self) -> str:
         label = self.op + (f" {self.name!r}" if self.name else "")
-        return f"{label}{list(self.shape)}[{', '.join(str(i) for i in self.index)}]"
+        where = f"  in {self.component}" if self.component else ""
+        return f"{label}{list(self.shape)}[{', '.join(str(i) for i in self.index)}]{where}"
 
 
 class Path:
@@ -168,4 +171,4 @@ def _flat_index(shape: tuple, index) -> int:
 
 def _step(node, flat: int) -> Step:
     index = tuple(int(i) for i in np.unravel_index(flat, node.shape)) if node.shape else ()
-    return Step(node.op_name, node.name, node.shape, index)
+    return Step(node.op_name, node.name, node.shape, index, node.component)

@@ -250,3 +250,17 @@ def test_clip_bounds_that_broadcast_the_input_record_a_broadcast():
     inside = ((x.data >= lo) & (x.data <= 0.5)).astype(float)
     np.testing.assert_allclose(sr.grad(y.sum(), [x])[0], inside.sum(axis=0))
     np.testing.assert_allclose(sr.trace(y.sum(), [x])[x], inside.max(axis=0))
+
+
+def test_components_tag_nodes_and_path_steps():
+    w = sr.tensor([1.0, 2.0], requires_grad=True, name="w")
+    with sr.component("encoder"):
+        h = w * 3.0
+        with sr.component("layer1"):
+            h = h.tanh()
+    loss = h.sum()
+    steps = sr.trace(loss, [w]).path(w, 0).steps
+    assert [s.component for s in steps] == [None, "encoder", "encoder/layer1", None]
+    assert "in encoder/layer1" in str(sr.trace(loss, [w]).path(w, 0))
+    with pytest.raises(ValueError, match="'a/b'"):
+        sr.component("a/b")
