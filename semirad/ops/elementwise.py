@@ -7,6 +7,8 @@ A partial of ``None`` means the weight is exactly 1 (no scaling needed).
 
 from __future__ import annotations
 
+import numpy as np
+
 from .core import Op, unbroadcast
 
 
@@ -68,6 +70,18 @@ def _pow_partial(xp, x, y, p):
     return p * x ** (p - 1) if p != 0 else xp.zeros_like(y)
 
 
+def _pow_partial_base(xp, a, b, y):
+    """d(a**b)/da = b a**(b-1), exactly 0 where b == 0 (as PyTorch)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return xp.where(b == 0, 0.0, b * a ** (b - 1.0))
+
+
+def _pow_partial_exponent(xp, a, b, y):
+    """d(a**b)/db = a**b log a, taken as 0 where a == 0 and b >= 0 (as PyTorch)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return xp.where((a == 0) & (b >= 0), 0.0, y * xp.log(a))
+
+
 # fmt: off
 NEG     = Unary("neg",     lambda xp, x: -x,                        lambda xp, x, y: -1.0)
 EXP     = Unary("exp",     lambda xp, x: xp.exp(x),                 lambda xp, x, y: y)
@@ -87,7 +101,7 @@ ADD = Binary("add", lambda xp, a, b: a + b, _one, _one)
 SUB = Binary("sub", lambda xp, a, b: a - b, _one, lambda xp, a, b, y: -1.0)
 MUL = Binary("mul", lambda xp, a, b: a * b, lambda xp, a, b, y: b, lambda xp, a, b, y: a)
 DIV = Binary("div", lambda xp, a, b: a / b, lambda xp, a, b, y: 1.0 / b, lambda xp, a, b, y: -y / b)
-POW = Binary("pow", lambda xp, a, b: a**b, lambda xp, a, b, y: b * a ** (b - 1), lambda xp, a, b, y: y * xp.log(a))
+POW = Binary("pow", lambda xp, a, b: a**b, _pow_partial_base, _pow_partial_exponent)
 MAXIMUM = Binary("maximum", lambda xp, a, b: xp.maximum(a, b),
                  _max_partial, lambda xp, a, b, y: _max_partial(xp, b, a, y))
 MINIMUM = Binary("minimum", lambda xp, a, b: xp.minimum(a, b),
