@@ -72,7 +72,7 @@ def _pow_partial(xp, x, y, p):
 
 def _pow_partial_base(xp, a, b, y):
     """d(a**b)/da = b a**(b-1), exactly 0 where b == 0 (as PyTorch)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         return xp.where(b == 0, 0.0, b * a ** (b - 1.0))
 
 
