@@ -1,4 +1,9 @@
-"""``python -m semirad``: backprop vs gradient tracing on a small MLP, and one best path."""
+"""``python -m semirad`` / ``semirad``: the built-in demos.
+
+* ``semirad demo`` — train a small LSTM language model, trace it as it learns, print the component
+  importance (backprop vs trace) and write a report (``--out DIR``); see ``semirad demo --help``.
+* ``semirad`` or ``semirad mlp`` — backprop vs gradient tracing on a small MLP, and one best path.
+"""
 
 from __future__ import annotations
 
@@ -48,12 +53,42 @@ def mlp_demo(seed: int = 0, batch: int = 16, hidden: int = 8) -> str:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="semirad", description=__doc__)
-    parser.add_argument("command", nargs="?", default="mlp", choices=["mlp"], help="which demo to run")
+    import sys
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "demo":
+        from .analysis import demo
+
+        parser = argparse.ArgumentParser(
+            prog="semirad demo",
+            description=demo.__doc__.split("\n\n")[0],
+            epilog="Writes report.md, results.json, figures (with matplotlib) and "
+            "graph.dot (graph.svg with Graphviz) into --out.",
+        )
+        demo.add_arguments(parser)
+        args = parser.parse_args(argv[1:])
+        try:
+            config = demo.config_from_args(args)
+            demo.run_demo(config, args.out)
+        except (RuntimeError, ValueError) as error:
+            parser.exit(2, f"semirad demo: error: {error}\n")
+        return
+    parser = argparse.ArgumentParser(
+        prog="semirad", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "command",
+        nargs="?",
+        default="mlp",
+        choices=["mlp", "demo"],
+        help="mlp (default): backprop vs trace on a small MLP; demo: the LSTM report (see demo --help)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--hidden", type=int, default=8)
     args = parser.parse_args(argv)
+    if args.command == "demo":
+        parser.error("put 'demo' first: semirad demo [flags] (see semirad demo --help)")
     print(mlp_demo(seed=args.seed, batch=args.batch, hidden=args.hidden))
 
 

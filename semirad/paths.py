@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import NamedTuple
 
 import numpy as np
@@ -31,11 +32,46 @@ class Path:
 
     ``steps`` are its vertices (first the input element, last the output element), ``weights`` the
     partial derivative on each edge (``len(steps) - 1`` of them) and ``value`` their product.
+    ``node_seqs`` (when the path comes from a sweep) are the creation numbers (``Node.seq``) of the
+    tensors the steps lie in, e.g. to highlight the path in a drawing of the graph.
     """
 
-    def __init__(self, steps: list, weights: list):
+    def __init__(self, steps: list, weights: list, node_seqs: list | None = None):
         self.steps = steps
         self.weights = weights
+        self.node_seqs = node_seqs
+
+    def components(self, inclusive: bool = False) -> Counter:
+        """The number of the path's edges in each component (``sr.component`` block).
+
+        An edge belongs to the component of the op that *consumes* it, i.e. of the step it leads
+        to: the edge ``W[0, 1] -> matmul[...]`` counts for the component the matmul was recorded in.
+        Keys are full hierarchical names (``"encoder/lstm/t3/forget"``), ``None`` for ops outside
+        any block; the counts sum to ``len(weights)``. With ``inclusive=True`` an edge also counts
+        for every enclosing component (``"encoder/lstm/t3"``, ``"encoder/lstm"``, ``"encoder"``),
+        so a name's count is the number of edges anywhere inside it (these no longer sum to the
+        number of edges).
+
+        >>> import semirad as sr
+        >>> w = sr.tensor([1.0, 2.0], requires_grad=True, name="w")
+        >>> with sr.component("a"):
+        ...     y = w * 3.0
+        ...     with sr.component("b"):
+        ...         y = y.exp()
+        >>> p = sr.trace(y.sum(), [w]).path(w, 0)
+        >>> dict(p.components()), dict(p.components(inclusive=True))
+        ({'a': 1, 'a/b': 1, None: 1}, {'a': 2, 'a/b': 1, None: 1})
+        """
+        counts = Counter()
+        for step in self.steps[1:]:
+            name = step.component
+            if not inclusive or name is None:
+                counts[name] += 1
+                continue
+            parts = name.split("/")
+            for depth in range(1, len(parts) + 1):
+                counts["/".join(parts[:depth])] += 1
+        return counts
 
     @property
     def value(self) -> float:
@@ -107,6 +143,7 @@ class Trace(Result):
         sweep = self.sweep
         steps = [_step(node, flat)]
         weights = []
+        seqs = [node.seq]
         while node is not sweep.root:
             target, next_rank, parallel = self._hop(node, flat, rank)
             if target == backend.NO_PATH:
@@ -119,7 +156,8 @@ class Trace(Result):
                 weights.append(parallel_edges(node, flat, next_node, next_flat)[parallel])
             node, flat, rank = next_node, next_flat, next_rank
             steps.append(_step(node, flat))
-        return Path(steps, weights)
+            seqs.append(node.seq)
+        return Path(steps, weights, seqs)
 
 
 def edge_weight(source, source_flat: int, target, target_flat: int) -> float:

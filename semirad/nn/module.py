@@ -8,8 +8,12 @@ from typing import Any, Iterator, NamedTuple
 import numpy as np
 
 from .. import backend
+from ..engine import component
 from ..tensor import Tensor
 from .parameter import Parameter
+
+#: the modules whose ``forward`` is running now, innermost last (for component names)
+_calling: list = []
 
 
 class IncompatibleKeys(NamedTuple):
@@ -309,7 +313,36 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} has no forward()")
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        """Run ``forward`` inside ``sr.component`` blocks named by this module's attribute path.
+
+        The path is relative to the module whose ``forward`` calls this one: ``self.encoder(x)``
+        inside a model's ``forward`` records its ops under ``"encoder"``, and an ``nn.LSTM`` stored as
+        ``self.lstm`` inside that encoder under ``"encoder/lstm"``. The outermost module called opens
+        no component of its own (its direct ops are tagged with whatever block is open around the
+        call). A module called by one that does not own it is named by its class.
+
+        >>> import semirad as sr
+        >>> class Net(sr.nn.Module):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.encoder = sr.nn.Sequential(sr.nn.Linear(2, 3), sr.nn.Tanh())
+        ...     def forward(self, x):
+        ...         return self.encoder(x).sum()
+        >>> loss = Net()(np.ones((1, 2)))
+        >>> loss._node.parents[0].component, loss._node.component   # tanh in encoder[1]; the sum in Net itself
+        ('encoder/1', None)
+        """
+        names = _component_path(self)
+        opened = [component(name) for name in names]
+        for block in opened:
+            block.__enter__()
+        _calling.append(self)
+        try:
+            return self.forward(*args, **kwargs)
+        finally:
+            _calling.pop()
+            for block in reversed(opened):
+                block.__exit__(None, None, None)
 
     # -- printing ---------------------------------------------------------------------------------
     def extra_repr(self) -> str:
@@ -355,6 +388,26 @@ def _all_named_modules(module: Module, prefix: str):
         children = [(f"{name}.{k}" if name else k, c) for k, c in m._modules.items() if c is not None]
         stack.extend(reversed(children))
     return out
+
+
+def _component_path(module: Module) -> list:
+    """The component names ``module`` opens when called now (see :meth:`Module.__call__`)."""
+    if not _calling:
+        return []
+    caller = _calling[-1]
+    if caller is module:
+        return []
+    for name, child in caller.__dict__["_modules"].items():
+        if child is module:
+            return [_segment(name)]
+    for name, descendant in caller.named_modules():
+        if descendant is module:
+            return [_segment(part) for part in name.split(".")]
+    return [type(module).__name__]
+
+
+def _segment(name: str) -> str:
+    return name.replace("/", "_")
 
 
 def _array(value):

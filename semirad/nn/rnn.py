@@ -3,15 +3,35 @@ layouts (gates stacked along the first axis: LSTM ``i, f, g, o``, GRU ``r, z, n`
 
 Every gate is a composite of core ops (matmul, slicing, sigmoid, tanh, mul, add), so a trace
 through a recurrent network follows real scalar edges back through time.
+
+Components (``sr.component``; the layer itself is named by its attribute path, e.g. ``"lstm"``):
+
+* ``<layer>/proj``: the input projection ``x W_ih^T + b_ih`` of all time steps at once (and the
+  weight transposes);
+* ``<layer>/t<k>``: time step ``k`` (the position in the sequence, also for the reverse direction),
+  containing ``<layer>/t<k>/proj`` (the step's slice of the input projection and
+  ``h W_hh^T + b_hh``) and one component per gate:
+  LSTM ``input`` (``i`` and ``i * g``), ``forget`` (``f`` and ``f * c``), ``cell`` (``g`` and
+  ``c' = f * c + i * g``), ``output`` (``o``, ``tanh(c')`` and ``h' = o * tanh(c')``);
+  GRU ``reset`` (``r`` and ``r * (W_hn h + b_hn)``), ``update`` (``z`` and
+  ``h' = (1 - z) * n + z * h``), ``new`` (``n``); a plain RNN's activation is in ``t<k>`` itself;
+* with several layers or directions, a level ``l<n>`` (``l<n>_reverse``) above those:
+  ``"lstm/l1/t3/forget"``;
+* the stacking of outputs and states stays in ``<layer>`` itself.
+
+A cell (``LSTMCell``...) has the same ``proj`` and gate components without time steps.
+``sr.analysis.across_time`` drops the ``t<k>`` level, so grouping by gate over all steps is one call.
 """
 
 from __future__ import annotations
 
 import math
+from contextlib import nullcontext
 
 import numpy as np
 
 from .. import backend
+from ..engine import component
 from ..ops import functions as O
 from ..tensor import Tensor
 from . import functional as F
@@ -24,28 +44,49 @@ _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
 def _step(mode: str, xi, state, w_hh_t, b_hh, hidden: int):
     """One time step. ``xi`` is the input projection ``x @ W_ih.T + b_ih`` (gates stacked on the
-    last axis), ``w_hh_t`` the transposed ``W_hh``. Returns the new state (``h`` or ``(h, c)``)."""
+    last axis), ``w_hh_t`` the transposed ``W_hh``. Returns the new state (``h`` or ``(h, c)``).
+
+    Ops are recorded in components (see the module docstring): ``proj`` for the recurrent
+    projection, then one block per gate.
+    """
     H = hidden
     if mode == "LSTM":
         h, c = state
-        gates = xi + h @ w_hh_t
+        with component("proj"):
+            gates = xi + h @ w_hh_t
+            if b_hh is not None:
+                gates = gates + b_hh
+        with component("input"):
+            i = O.sigmoid(gates[..., 0:H])
+        with component("forget"):
+            f = O.sigmoid(gates[..., H : 2 * H])
+            kept = f * c
+        with component("cell"):
+            g = O.tanh(gates[..., 2 * H : 3 * H])
+        with component("input"):
+            written = i * g
+        with component("cell"):
+            c = kept + written
+        with component("output"):
+            o = O.sigmoid(gates[..., 3 * H : 4 * H])
+            h = o * O.tanh(c)
+        return h, c
+    with component("proj"):
+        gh = state @ w_hh_t
         if b_hh is not None:
-            gates = gates + b_hh
-        i = O.sigmoid(gates[..., 0:H])
-        f = O.sigmoid(gates[..., H : 2 * H])
-        g = O.tanh(gates[..., 2 * H : 3 * H])
-        o = O.sigmoid(gates[..., 3 * H : 4 * H])
-        c = f * c + i * g
-        return o * O.tanh(c), c
-    gh = state @ w_hh_t
-    if b_hh is not None:
-        gh = gh + b_hh
+            gh = gh + b_hh
     if mode == "GRU":
-        r = O.sigmoid(xi[..., 0:H] + gh[..., 0:H])
-        z = O.sigmoid(xi[..., H : 2 * H] + gh[..., H : 2 * H])
-        n = O.tanh(xi[..., 2 * H : 3 * H] + r * gh[..., 2 * H : 3 * H])
-        return (1 - z) * n + z * state
-    pre = xi + gh
+        with component("reset"):
+            r = O.sigmoid(xi[..., 0:H] + gh[..., 0:H])
+            reset = r * gh[..., 2 * H : 3 * H]
+        with component("update"):
+            z = O.sigmoid(xi[..., H : 2 * H] + gh[..., H : 2 * H])
+        with component("new"):
+            n = O.tanh(xi[..., 2 * H : 3 * H] + reset)
+        with component("update"):
+            return (1 - z) * n + z * state
+    with component("proj"):
+        pre = xi + gh
     return O.tanh(pre) if mode == "RNN_TANH" else O.relu(pre)
 
 
@@ -134,21 +175,28 @@ class RNNBase(Module):
 
         layer_input = x
         h_n, c_n = [], []
+        nested = self.num_layers > 1 or self.bidirectional
         for layer in range(self.num_layers):
             outputs = []
             for direction in range(directions):
                 k = layer * directions + direction
                 w_ih, w_hh, b_ih, b_hh = self._layer_params(layer, direction)
-                xi = layer_input @ w_ih.T  # (L, N, gates * H): all input projections at once
-                if b_ih is not None:
-                    xi = xi + b_ih
-                w_hh_t = w_hh.T
-                state = (h0[k], c0[k]) if lstm else h0[k]
-                outs = [None] * steps
-                order = range(steps - 1, -1, -1) if direction else range(steps)
-                for t in order:
-                    state = _step(self.mode, xi[t], state, w_hh_t, b_hh, self.hidden_size)
-                    outs[t] = state[0] if lstm else state
+                scope = component(f"l{layer}" + ("_reverse" if direction else "")) if nested else nullcontext()
+                with scope:
+                    with component("proj"):
+                        xi = layer_input @ w_ih.T  # (L, N, gates * H): all input projections at once
+                        if b_ih is not None:
+                            xi = xi + b_ih
+                        w_hh_t = w_hh.T
+                    state = (h0[k], c0[k]) if lstm else h0[k]
+                    outs = [None] * steps
+                    order = range(steps - 1, -1, -1) if direction else range(steps)
+                    for t in order:
+                        with component(f"t{t}"):
+                            with component("proj"):
+                                xi_t = xi[t]
+                            state = _step(self.mode, xi_t, state, w_hh_t, b_hh, self.hidden_size)
+                        outs[t] = state[0] if lstm else state
                 outputs.append(O.stack(outs, axis=0))
                 h_n.append(state[0] if lstm else state)
                 if lstm:
@@ -272,9 +320,10 @@ class RNNCellBase(Module):
         x = _as_tensor(input)
         if x.ndim not in (1, 2) or x.shape[-1] != self.input_size:
             raise self._shape_error(f"input of shape (N, {self.input_size}) or ({self.input_size},)", x.shape)
-        xi = x @ self.weight_ih.T
-        if self.bias_ih is not None:
-            xi = xi + self.bias_ih
+        with component("proj"):
+            xi = x @ self.weight_ih.T
+            if self.bias_ih is not None:
+                xi = xi + self.bias_ih
         state = state_fn(x, x.ndim == 2)
         return _step(self.mode, xi, state, self.weight_hh.T, self.bias_hh, self.hidden_size)
 

@@ -1,0 +1,59 @@
+"""``sr.analysis``: what gradient tracing is for — which components the strongest paths run through.
+
+* :func:`component_importance` — edges of the best paths of many parameters per component, in
+  linear time; :func:`backprop_importance` — the same over all paths, weighted as backprop
+  weights them; :func:`side_by_side` prints them together.
+* :func:`compare` — backprop against the trace per parameter (norms, rank correlation, the share
+  of each element's gradient its best path carries, top elements).
+* :func:`over_dataset` — importance per sample or batch, aggregated, with a progress bar and
+  resumable partial results.
+* :mod:`~semirad.analysis.groups` — groups of parameters (:func:`by_module`, :func:`by_pattern`)
+  and of components (:func:`across_time`, :func:`depth`, :func:`patterns`).
+* :func:`to_dot` / :func:`write_graph` — the recorded graph with components as clusters and a best
+  path highlighted; :mod:`~semirad.analysis.plots` — matplotlib figures (optional extra ``plots``).
+
+See ``docs/analysis.md``.
+"""
+
+from .compare import Comparison, compare, rankdata, spearman
+from .dataset import DatasetImportance, over_dataset
+from .dot import to_dot, write_graph
+from .groups import (
+    OTHER,
+    UNTAGGED,
+    across_time,
+    by_module,
+    by_pattern,
+    depth,
+    named_tensors,
+    patterns,
+    select,
+)
+from .importance import ComponentFlow, ComponentImportance, backprop_importance, component_importance, side_by_side
+from .progress import progress_bar
+
+__all__ = [
+    "component_importance",
+    "backprop_importance",
+    "ComponentImportance",
+    "ComponentFlow",
+    "side_by_side",
+    "compare",
+    "Comparison",
+    "spearman",
+    "rankdata",
+    "over_dataset",
+    "DatasetImportance",
+    "to_dot",
+    "write_graph",
+    "across_time",
+    "depth",
+    "patterns",
+    "by_module",
+    "by_pattern",
+    "select",
+    "named_tensors",
+    "UNTAGGED",
+    "OTHER",
+    "progress_bar",
+]

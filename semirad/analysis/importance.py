@@ -1,0 +1,598 @@
+"""Component importance: through which components do the best paths of a set of parameters run?
+
+:func:`component_importance` counts, for every component, the edges of the best paths of all
+selected elements that lie in it, in one pass over the graph; :func:`backprop_importance` is the
+same question asked of all paths at once, weighted as backprop weights them, so that the two can
+be put side by side (:func:`side_by_side`).
+
+**Which component an edge belongs to.** An edge ``a -> b`` of the scalar graph belongs to the
+component of the op that *consumes* it, the op that made ``b`` (as in :meth:`semirad.Path.components`).
+Counts are kept per full component name (``"lstm/t3/forget"``), each edge once; the hierarchy is
+read off afterwards: :meth:`ComponentImportance.inclusive` sums a name and everything below it,
+:meth:`ComponentImportance.group` merges names by any grouping (see :mod:`semirad.analysis.groups`).
+
+**Linear time.** The backpointers a path-capable sweep keeps form a forest whose edges point
+toward the output: every vertex (or, for ``KBest``, every (vertex, rank) pair) has one successor.
+The number of selected paths entering a vertex is the sum over its predecessors of the number
+leaving them, and a path leaves a vertex once for each path entering it plus one if it starts
+there. Successors are created after their predecessors, so one pass over the nodes in creation
+order, scattering each node's counts into its successors, counts every edge of every selected
+path: ``O(vertices + edges of the forest)``, never one walk per element.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import backend, engine
+from ..paths import Trace
+from ..semirings.base import Semiring
+from .groups import describe_grouping, grouping, label, parameter_groups
+
+__all__ = ["ComponentImportance", "component_importance", "backprop_importance", "side_by_side"]
+
+
+class ComponentImportance:
+    """How many edges of the counted paths lie in each component, and their share.
+
+    ``counts`` maps component labels (full names, or group labels after :meth:`group`) to the
+    number of path edges in them (a float: for :func:`backprop_importance` an expected number);
+    ``paths`` is the number of paths counted and ``elements`` the number of parameter elements
+    they start from; ``kind`` says what was counted (``"trace"``, ``"k-best(3)"``, ``"backprop"``...).
+    With parameter groups, ``groups[label]`` holds the same for each group and the top level is
+    their union (an element in two groups counts once there).
+
+    >>> import semirad as sr
+    >>> w = sr.tensor([1.0, -2.0], requires_grad=True, name="w")
+    >>> with sr.component("scale"):
+    ...     y = w * 3.0
+    >>> imp = component_importance(sr.trace((y * y).sum(), [w]), [w])
+    >>> imp.counts, imp.paths, imp.total
+    ({'scale': 2.0, '(untagged)': 4.0}, 2, 6.0)
+    >>> round(imp.shares["scale"], 4)
+    0.3333
+    """
+
+    def __init__(
+        self,
+        counts: dict,
+        paths: int,
+        elements: int,
+        kind: str = "trace",
+        groups: dict | None = None,
+        grouped_by: str = "None",
+    ):
+        self.counts = {str(k): float(v) for k, v in counts.items()}
+        self.paths = int(paths)
+        self.elements = int(elements)
+        self.kind = kind
+        self.groups = dict(groups or {})
+        self.grouped_by = grouped_by
+
+    # -- numbers ---------------------------------------------------------------------------------
+    @property
+    def total(self) -> float:
+        """The number of counted path edges (all components)."""
+        return float(sum(self.counts.values()))
+
+    @property
+    def shares(self) -> dict:
+        """``{component: count / total}`` (all 0 when nothing was counted)."""
+        total = self.total
+        return {k: (v / total if total else 0.0) for k, v in self.counts.items()}
+
+    @property
+    def mean_edges(self) -> float:
+        """Edges per counted path."""
+        return self.total / self.paths if self.paths else 0.0
+
+    def inclusive(self, name: str) -> float:
+        """Edges in ``name`` and in every component nested inside it (``"lstm"``: ``"lstm/t3/forget"`` too)."""
+        return float(sum(v for k, v in self.counts.items() if k == name or k.startswith(name + "/")))
+
+    def share(self, name: str, inclusive: bool = False) -> float:
+        """The share of edges in ``name`` (with ``inclusive``, in it or below it)."""
+        total = self.total
+        count = self.inclusive(name) if inclusive else self.counts.get(name, 0.0)
+        return count / total if total else 0.0
+
+    def group(self, by) -> ComponentImportance:
+        """The same counts merged by a grouping (see :mod:`semirad.analysis.groups`)."""
+        fn = grouping(by)
+        merged: dict = {}
+        for k, v in self.counts.items():
+            key = fn(k)
+            merged[key] = merged.get(key, 0.0) + v
+        groups = {g: imp.group(by) for g, imp in self.groups.items()}
+        return ComponentImportance(merged, self.paths, self.elements, self.kind, groups, describe_grouping(by))
+
+    def rollup(self, levels: int) -> ComponentImportance:
+        """``group(levels)``: counts summed up to the first ``levels`` levels of each name."""
+        return self.group(int(levels))
+
+    # -- output ----------------------------------------------------------------------------------
+    def records(self) -> list:
+        """One dict per (parameter group, component): ``params``, ``component``, ``count``, ``share``.
+
+        ``params`` is ``"(all)"`` for the union of the selected parameters.
+        """
+        out = []
+        for params, imp in [("(all)", self)] + list(self.groups.items()):
+            for k, v in imp.counts.items():
+                out.append({"params": params, "component": k, "count": v, "share": imp.shares[k], "kind": self.kind})
+        return out
+
+    def table(self, title: str | None = None) -> str:
+        """A text table: one row per component, count and share (and per parameter group)."""
+        if self.groups:  # one column per parameter group, the union first
+            columns = {"all params": self}
+            columns.update({f"{g} params": imp for g, imp in self.groups.items()})
+        else:
+            columns = {self.kind: self}
+        head = title or (
+            f"{self.kind}: {self.paths} paths from {self.elements} elements, "
+            f"{self.total:.6g} edges ({self.mean_edges:.3g} per path)"
+        )
+        return head + "\n" + side_by_side(columns, counts=not self.groups)
+
+    def __str__(self) -> str:
+        return self.table()
+
+    def __repr__(self) -> str:
+        top = sorted(self.shares.items(), key=lambda kv: -kv[1])[:3]
+        shown = ", ".join(f"{k}: {v:.1%}" for k, v in top)
+        return f"ComponentImportance({self.kind}, {self.paths} paths, {len(self.counts)} components; {shown})"
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict (:meth:`from_dict` reads it back)."""
+        return {
+            "kind": self.kind,
+            "counts": self.counts,
+            "paths": self.paths,
+            "elements": self.elements,
+            "grouped_by": self.grouped_by,
+            "groups": {g: imp.to_dict() for g, imp in self.groups.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ComponentImportance:
+        groups = {g: cls.from_dict(d) for g, d in data.get("groups", {}).items()}
+        return cls(
+            data["counts"],
+            data["paths"],
+            data["elements"],
+            data.get("kind", "trace"),
+            groups,
+            data.get("grouped_by", "None"),
+        )
+
+
+def side_by_side(columns: dict, counts: bool = True, by=None) -> str:
+    """A text table of several :class:`ComponentImportance` results: one share column each.
+
+    ``columns`` is ``{header: result}``; rows are the union of their components (in first-seen
+    order); ``counts`` adds the edge counts of the last result; ``by`` regroups all of them first.
+
+    >>> a = ComponentImportance({"x": 3, "y": 1}, 1, 1, "trace")
+    >>> b = ComponentImportance({"x": 1, "y": 1}, 1, 1, "backprop")
+    >>> print(side_by_side({"backprop": b, "trace": a}))
+    component    backprop    trace  trace edges
+    x              50.0 %   75.0 %            3
+    y              50.0 %   25.0 %            1
+    total         100.0 %  100.0 %            4
+    """
+    if by is not None:
+        columns = {h: imp.group(by) for h, imp in columns.items()}
+    rows: list = []
+    for imp in columns.values():
+        for k in imp.counts:
+            if k not in rows:
+                rows.append(k)
+    last_name, last = next(reversed(columns.items()), (None, None))
+    count_head = "edges" if len(columns) == 1 else f"{last_name} edges"
+    width = max([len("component"), len("total")] + [len(r) for r in rows]) + 2
+    widths = [max(9, len(h) + 2) for h in columns]
+    header = "component".ljust(width) + "".join(h.rjust(w) for h, w in zip(columns, widths))
+    if counts and last is not None:
+        header += count_head.rjust(max(11, len(count_head) + 2))
+    lines = [header]
+    for r in rows + ["total"]:
+        line = r.ljust(width)
+        for imp, w in zip(columns.values(), widths):
+            share = (1.0 if imp.total else 0.0) if r == "total" else imp.shares.get(r, 0.0)
+            line += f"{100 * share:.1f} %".rjust(w)
+        if counts and last is not None:
+            n = last.total if r == "total" else last.counts.get(r, 0.0)
+            line += _format_count(n).rjust(max(11, len(count_head) + 2))
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def _format_count(n: float) -> str:
+    return str(int(round(n))) if float(n).is_integer() else f"{n:.1f}"
+
+
+# -- the linear-time count over a path forest -------------------------------------------------------
+def component_importance(result, params=None, group=None, ranks=None) -> ComponentImportance:
+    """For every component, how many edges of the best paths of all elements of ``params`` lie in it.
+
+    ``result`` is what a path-capable sweep returned: :func:`semirad.trace` (MaxAbsProduct),
+    ``LogMaxAbs`` (the same best paths) or ``KBest(k)``. For ``KBest`` every one of the (up to)
+    ``k`` paths of each element counts, each once (so counts are up to ``k`` times those of a trace
+    and ``paths`` counts paths, not elements); ``ranks`` (e.g. ``[0]``) counts only those ranks.
+    Elements without a path to the output are left out; a path of product 0 (a dead ReLU on it)
+    still counts.
+
+    ``params``: a tensor, a list, an ``nn.Module``, or ``{label: ...}`` for parameter groups
+    (``result.groups``); default: every input of the sweep. ``group`` regroups the components
+    (:mod:`semirad.analysis.groups`), e.g. ``"across_time"``.
+
+    Time and memory are linear in the number of vertices of the sweep (one pass in creation order);
+    see the module docstring. The result equals summing :meth:`semirad.Path.components` over every
+    path, which the tests check.
+    """
+    k, codes_of = _backpointers(result)
+    sweep = result.sweep
+    channels, n_elements = _channels(result, params)
+    order = sweep.order
+    base = sweep.base
+    sizes = [_size(n.shape) for n in order]
+    n_states = (base[order[-1]] + sizes[-1]) * k if order else 0
+
+    names: list = []
+    index_of: dict = {}
+    comp = {}
+    for node in order:  # leaves consume no edge: components are listed in the order their first op ran
+        name = label(node.component)
+        if name not in index_of and node.op is not None:
+            index_of[name] = len(names)
+            names.append(name)
+        comp[node] = index_of.get(name, -1)
+
+    consumers: dict = {}
+    for node in order:
+        for parent in node.parents:
+            if parent is not None and parent in base:
+                consumers.setdefault(parent, []).append(node)
+
+    rank_mask = None
+    if ranks is not None:
+        rank_mask = np.zeros(k, dtype=bool)
+        for r in np.atleast_1d(ranks):
+            if not 0 <= int(r) < k:
+                raise IndexError(f"rank {int(r)} is out of range for k = {k}")
+            rank_mask[int(r)] = True
+
+    n_chan = len(channels)
+    incoming = [np.zeros(n_states) for _ in range(n_chan)]
+    counts = np.zeros((n_chan, len(names)))
+    n_paths = np.zeros(n_chan, dtype=np.int64)
+    touched = set().union(*[set(c) for c in channels]) if channels else set()
+    for node, size in zip(order, sizes):
+        if node not in touched:
+            continue
+        lo = base[node] * k
+        # successor states, in the memory order of the kept array (no copy); ``here`` follows it
+        codes, layout = codes_of(node)
+        first, last = int(codes.min()), int(codes.max())
+        if first >= 0 and last != backend.NO_PATH:  # every state goes on: no masks, no copies
+            has_path = goes_on = None
+            targets = codes
+        else:
+            has_path = codes != backend.NO_PATH
+            goes_on = has_path & (codes != backend.END)
+            targets = codes[goes_on]
+        sources = [c for c in range(n_chan) if node in channels[c]]
+        receives = node.op is not None  # a leaf has no incoming edge
+        leaving = []
+        for c in range(n_chan):
+            here = None
+            if receives:
+                here = incoming[c][lo : lo + size * k]
+                total = here.sum()
+                if not total:
+                    here = None
+                else:
+                    counts[c, comp[node]] += total
+                    if layout is not None:  # follow the codes' order; a constant (a transposed weight) needs none
+                        low, high = here.min(), here.max()
+                        here = float(low) if low == high else here.reshape(node.shape).ravel(order=layout)
+            if c in sources:
+                start = np.ones(codes.shape, dtype=bool) if has_path is None else has_path
+                if rank_mask is not None:
+                    start = start & np.tile(rank_mask, size)
+                n_paths[c] += int(np.count_nonzero(start))
+                here = start if here is None else here + start
+            if isinstance(here, np.ndarray) and goes_on is not None:
+                here = here[goes_on]
+            leaving.append(here)
+        if targets.size and any(x is not None for x in leaving):
+            bounds = (first, last) if goes_on is None else None  # ``targets`` is ``codes``: its range is known
+            for c in range(n_chan):
+                if leaving[c] is not None:
+                    _scatter_add(incoming[c], targets, leaving[c], bounds)
+            touched.update(consumers.get(node, ()))
+    del incoming
+
+    kind = _kind(result)
+    results = []
+    for c in range(n_chan):
+        found = {names[j]: counts[c, j] for j in range(len(names)) if counts[c, j]}
+        results.append(ComponentImportance(found, n_paths[c], n_elements[c], kind))
+    top = results[0]
+    if len(results) > 1:
+        top.groups = dict(zip(_channel_labels(params), results[1:]))
+    return top.group(group) if group is not None else top
+
+
+def _scatter_add(out: np.ndarray, targets: np.ndarray, values, bounds: tuple | None = None) -> None:
+    """``out[targets] += values`` with repeated targets adding up (bincount over a short span).
+
+    ``values`` is a float array, a bool array (one path leaving where True) or a float (the same
+    number leaving every element); ``bounds`` is ``(targets.min(), targets.max())`` if known.
+    """
+    if isinstance(values, np.ndarray) and values.dtype == bool:
+        if not values.all():
+            targets, bounds = targets[values], None
+        values = 1.0
+    if not targets.size:
+        return
+    lo, hi = bounds if bounds is not None else (int(targets.min()), int(targets.max()))
+    span = hi - lo + 1
+    scalar = not isinstance(values, np.ndarray)
+    if span <= 4 * targets.size + 4096:
+        if scalar:
+            found = np.bincount(targets - lo, minlength=span)
+            out[lo : hi + 1] += found if values == 1.0 else found * values
+        else:
+            out[lo : hi + 1] += np.bincount(targets - lo, weights=values, minlength=span)
+    elif scalar:
+        np.add.at(out, targets, np.full(targets.size, values))  # an array: numpy's fast path
+    else:  # a copy of a view into ``out`` itself, or numpy buffers all of ``out``
+        np.add.at(out, targets, values.copy() if np.may_share_memory(values, out) else values)
+
+
+def _backpointers(result):
+    """``(k, codes_of)``: the number of ranks and a function giving a node's successor states.
+
+    A state is ``gid * k + rank``; ``codes_of(node)`` returns ``(codes, layout)``: for every state
+    of the node the state its path continues at (``NO_PATH``: no path, ``END``: the output), as a
+    flat array, and the order of its elements: ``None`` for element-major C order (rank-minor),
+    ``"F"`` for the Fortran order of the node's shape (``k == 1`` only; what a transposed
+    backpointer array is in memory, so it is read without a copy).
+    """
+    from ..semirings._ranked_trace import RankedTrace
+
+    kept = result.sweep.kept
+
+    def flat(ids):
+        if ids.flags.c_contiguous or ids.ndim < 2:
+            return ids.reshape(-1), None
+        if ids.flags.f_contiguous:
+            return ids.ravel(order="F"), "F"
+        return ids.reshape(-1), None
+
+    if isinstance(result, RankedTrace):
+        k = int(result.semiring.k)
+
+        def codes_of(node):
+            codes = backend.to_numpy(kept[node])
+            if k == 1:
+                return flat(codes[0])
+            return np.ascontiguousarray(codes.reshape(k, -1).T).reshape(-1), None
+
+        return k, codes_of
+    if isinstance(result, Trace) and type(result)._hop is Trace._hop:
+
+        def ids_of(node):
+            return flat(backend.to_numpy(kept[node]))
+
+        return 1, ids_of
+    raise TypeError(
+        f"component importance needs the result of a path-capable semiring (sr.trace, LogMaxAbs, KBest), "
+        f"got {type(result).__name__} of {result.semiring!r}"
+    )
+
+
+def _kind(result) -> str:
+    name = type(result.semiring).__name__
+    if name == "MaxAbsProduct":
+        return "trace"
+    if name == "KBest":
+        return f"k-best({result.semiring.k})"
+    if name == "LogMaxAbs":
+        return "trace (log)"
+    return result.semiring.name
+
+
+def _channels(result, params):
+    """The sets of source nodes to count: the union first, then each parameter group."""
+    if params is None:
+        nodes = set(result.sweep.values)
+        return [nodes], [sum(_size(n.shape) for n in nodes)]
+    union, groups = parameter_groups(params)
+    sets = [union] + (list(groups.values()) if groups else [])
+    channels, elements = [], []
+    for pairs in sets:
+        nodes = set()
+        for _, t in pairs:
+            nodes.add(result.node_of(t))
+        channels.append(nodes)
+        elements.append(sum(_size(n.shape) for n in nodes))
+    return channels, elements
+
+
+def _channel_labels(params) -> list:
+    return [str(k) for k in params] if isinstance(params, dict) else []
+
+
+def _size(shape) -> int:
+    return int(math.prod(shape))
+
+
+# -- backprop: all paths, weighted by |product| ------------------------------------------------------
+def backprop_importance(output, params=None, group=None, seed=None) -> ComponentImportance:
+    """Component importance as backprop sees it: all paths, each weighted by its share of the flow.
+
+    An element's gradient is the sum over *all* its paths to the output of the product of the edge
+    weights. Draw one of those paths with probability ``|product| / Σ |products|`` (the distribution
+    whose entropy :class:`~semirad.semirings.Entropy` computes): this counts, for every component,
+    the *expected* number of the path's edges in it, summed over the selected elements. Each element
+    counts once, as in :func:`component_importance`, whose paths are the single best ones; so the
+    two results have the same units (path edges per element) and their shares compare directly.
+    Elements whose paths all have product 0 (no gradient flow at all) are left out.
+
+    It is one reverse sweep of :class:`ComponentFlow` (``SumAbs`` with one extra channel per
+    component group), so its cost is that of ``len(groups) + 1`` SumAbs sweeps: pass a ``group``
+    (e.g. ``"across_time"``) for graphs with many components. ``params`` as in
+    :func:`component_importance` (default: every leaf that requires grad).
+
+    >>> import semirad as sr
+    >>> w = sr.tensor([1.0, -2.0], requires_grad=True, name="w")
+    >>> with sr.component("scale"):
+    ...     y = w * 3.0
+    >>> imp = backprop_importance((y * y).sum(), [w])
+    >>> imp.counts   # every path: 1 edge in "scale", then y * y (two parallel edges) and the sum
+    {'scale': 2.0, '(untagged)': 4.0}
+    """
+    from ..api import _seed_array
+
+    if output._node is None:
+        raise ValueError("backprop_importance: the output is not part of a recorded graph")
+    graph = engine.ancestors(output._node)
+    if params is None:
+        union = [(n.name or f"param{i}", n) for i, n in enumerate(n for n in graph if n.op is None)]
+        groups = None
+    else:
+        union, groups = parameter_groups(params)
+    fn = grouping(group)
+    labels: list = []
+    channel_of: dict = {}
+    for node in graph:
+        if node.op is None:
+            continue
+        lab = fn(label(node.component))
+        if lab not in labels:
+            labels.append(lab)
+        channel_of[node] = labels.index(lab)
+    nodes_of = {id(t): (t if isinstance(t, engine.Node) else t._node) for _, t in union}
+    graph_set = set(graph)
+    for name, t in union:
+        node = nodes_of[id(t)]
+        if node is None or node not in graph_set:
+            raise ValueError(f"backprop_importance: {name!r} is not in the graph of the output")
+    targets = list(dict.fromkeys(nodes_of.values()))
+    semiring = ComponentFlow(channel_of, len(labels))
+    sweep = engine.sweep(output._node, targets, _seed_array(output, seed), semiring)
+
+    def summarize(pairs):
+        total = np.zeros(len(labels))
+        paths = elements = 0
+        for node in dict.fromkeys(nodes_of[id(t)] for _, t in pairs):
+            value = backend.to_numpy(sweep.values[node]).reshape(len(labels) + 1, -1)
+            flow = value[0]
+            alive = flow > 0
+            total += (value[1:, alive] / flow[alive]).sum(axis=1)
+            paths += int(alive.sum())
+            elements += flow.size
+        counts = {labels[j]: total[j] for j in range(len(labels)) if total[j]}
+        return ComponentImportance(counts, paths, elements, "backprop", grouped_by=describe_grouping(group))
+
+    top = summarize(union)
+    if groups:
+        top.groups = {g: summarize(pairs) for g, pairs in groups.items()}
+    return top
+
+
+class ComponentFlow(Semiring):
+    """SumAbs with one extra channel per component group: a value has shape ``(1 + C,) + shape``.
+
+    Channel 0 is ``P(v) = Σ_paths |product|`` (SumAbs); channel ``1 + c`` is
+    ``R_c(v) = Σ_paths |product| · (number of the path's edges in group c)``. Both are sums over
+    paths of products, so every primitive is SumAbs's applied to each channel; the one addition is
+    :meth:`enter`: when node ``w`` of group ``c`` is complete, ``R_c(w) += P(w)``, which counts the
+    edges into ``w`` (consumed by ``w``'s op) once for every path through them. ``R_c / P`` is then
+    the expected number of edges in ``c`` of a path drawn with probability proportional to
+    ``|product|``.
+
+    :func:`backprop_importance` runs it; ``sr.backward(loss, inputs, semiring=ComponentFlow(...))``
+    gives the raw channels.
+    """
+
+    name = "component-flow"
+
+    def __init__(self, channel_of: dict, channels: int):
+        self.channel_of = channel_of
+        self.channels = int(channels)
+
+    def zeros(self, xp, shape, dtype):
+        return xp.zeros((self.channels + 1,) + tuple(shape))
+
+    def seed(self, array):
+        xp = backend.namespace(array)
+        out = xp.zeros((self.channels + 1,) + tuple(array.shape))
+        out[0] = xp.abs(array)
+        return out
+
+    def shape(self, g):
+        return tuple(g.shape[1:])
+
+    def to_array(self, g, dtype):
+        return g
+
+    def add(self, a, b):
+        return a + b
+
+    def scale(self, g, weights):
+        xp = backend.namespace(g)
+        w = xp.abs(weights) if backend.is_array(weights) else abs(weights)
+        extra = getattr(w, "ndim", 0) - (g.ndim - 1)
+        if extra > 0:
+            g = g.reshape((g.shape[0],) + (1,) * extra + g.shape[1:])
+        return g * w
+
+    def sum(self, g, axes, keepdims=False):
+        ndim = g.ndim - 1
+        axes = tuple(sorted(a % ndim + 1 for a in axes)) if ndim else ()
+        if not axes:
+            return g
+        return g.sum(axis=axes, keepdims=keepdims)
+
+    def matmul(self, g, weights):
+        xp = backend.namespace(g, weights)
+        w = xp.abs(weights)
+        extra = (w.ndim - 2) - (g.ndim - 3)
+        if extra > 0:
+            g = g.reshape((g.shape[0],) + (1,) * extra + g.shape[1:])
+        return g @ w
+
+    def scatter(self, g, index, shape, unique):
+        xp = backend.namespace(g)
+        size = int(np.prod(shape, dtype=np.int64))
+        if unique:
+            out = xp.zeros((g.shape[0],) + tuple(shape))
+            for c in range(g.shape[0]):
+                out[c][index] = g[c]
+            return out
+        positions = backend.flat_positions(xp, shape, index)
+        rows = [
+            backend.scatter_add(xp, positions, xp.broadcast_to(g[c], positions.shape), size) for c in range(g.shape[0])
+        ]
+        return xp.stack(rows).reshape((g.shape[0],) + tuple(shape))
+
+    def map(self, g, fn):
+        xp = backend.namespace(g)
+        return xp.stack([fn(g[c]) for c in range(g.shape[0])])
+
+    def enter(self, g, node, base):
+        c = self.channel_of.get(node)
+        if c is None or node.op is None:
+            return g, None
+        out = g.copy()
+        out[1 + c] += out[0]
+        return out, None
+
+    def __repr__(self) -> str:
+        return f"ComponentFlow({self.channels} groups)"
