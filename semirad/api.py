@@ -31,16 +31,17 @@ def _targets(output, inputs):
             f"the output (shape {output.shape}) is not part of a recorded graph: no input requires grad, "
             "or it was computed under no_grad()"
         )
-    graph = set(engine.ancestors(output._node))
+    graph = engine.ancestors(output._node)
+    members = set(graph)
     targets = []
     for i, t in enumerate(inputs):
         node = getattr(t, "_node", None)
-        if node is None or node not in graph:
+        if node is None or node not in members:
             why = "it does not require grad" if node is None else "the output does not depend on it"
             label = f"{t.name!r} " if getattr(t, "name", None) else ""
             raise ValueError(f"input {i} {label}(shape {getattr(t, 'shape', None)}) is not in the graph: {why}")
         targets.append(node)
-    return targets
+    return targets, graph
 
 
 def backward(output, inputs: Sequence, semiring: Semiring | None = None, seed=None) -> Result:
@@ -60,8 +61,8 @@ def backward(output, inputs: Sequence, semiring: Semiring | None = None, seed=No
         inputs = [inputs]
     semiring = SumProduct() if semiring is None else semiring
     seed_array = _seed_array(output, seed)
-    targets = _targets(output, inputs)
-    return semiring.result(engine.sweep(output._node, targets, seed_array, semiring))
+    targets, graph = _targets(output, inputs)
+    return semiring.result(engine.sweep(output._node, targets, seed_array, semiring, graph=graph))
 
 
 def grad(output, inputs: Sequence, seed=None) -> list:
@@ -101,8 +102,9 @@ def accumulate_grads(output, seed=None, retain_graph: bool = False) -> None:
             "(no input requires grad, or it was computed under no_grad())"
         )
     seed_array = _seed_array(output, seed)
-    leaves = [n for n in engine.ancestors(output._node) if n.op is None]
-    sweep = engine.sweep(output._node, leaves, seed_array, SumProduct(), mark_consumed=not retain_graph)
+    graph = engine.ancestors(output._node)
+    leaves = [n for n in graph if n.op is None]
+    sweep = engine.sweep(output._node, leaves, seed_array, SumProduct(), mark_consumed=not retain_graph, graph=graph)
     result = Result(sweep)
     for node in leaves:
         value = result.semiring.to_array(sweep.values[node], node.dtype)

@@ -7,7 +7,11 @@ scatter with argmax) live here too, so ops and semirings stay backend-free.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+
+from . import kernels
 
 try:  # pragma: no cover - exercised only where cupy is installed
     import cupy
@@ -49,8 +53,7 @@ def to_numpy(a) -> np.ndarray:
 
 def element_ids(xp, base: int, shape: tuple) -> object:
     """Global vertex ids ``base + flat index`` for an array of ``shape``."""
-    size = int(np.prod(shape, dtype=np.int64))
-    return xp.arange(base, base + size, dtype=np.int64).reshape(shape)
+    return xp.arange(base, base + math.prod(shape), dtype=np.int64).reshape(shape)
 
 
 def flat_positions(xp, shape: tuple, index) -> object:
@@ -103,8 +106,56 @@ def max_abs_matmul(xp, values, ids, weights):
     ``out[..., i, k] = values[..., i, j*] * weights[..., j*, k]`` with ``j*`` the ``j`` of largest
     ``|values[..., i, j] * weights[..., j, k]|`` (the first such ``j`` on ties), and
     ``out_ids[..., i, k] = ids[..., i, j*]``. Batch dimensions broadcast as in ``matmul``.
+    Products are taken in ``result_type(values, weights)``; an empty ``j`` range gives
+    ``(0, NO_PATH)`` (no path). On numpy arrays the numba kernel of :mod:`semirad.kernels` runs when
+    it is installed and enabled (float32/float64, finite inputs); otherwise the numpy reference
+    :func:`max_abs_matmul_reference`. Both give the same bits.
 
     >>> v, i = max_abs_matmul(np, np.array([[1., -3.]]), np.array([[10, 11]]), np.array([[2.], [1.]]))
+    >>> v.tolist(), i.tolist()
+    ([[-3.0]], [[11]])
+    """
+    if values.shape[-1] <= 1:
+        return _max_abs_matmul_trivial(xp, values, ids, weights)
+    if xp is np and kernels.enabled():
+        dtype = values.dtype if values.dtype == weights.dtype else np.result_type(values.dtype, weights.dtype)
+        if dtype in _KERNEL_DTYPES:
+            out = _kernel().max_abs_matmul(values, ids, weights, dtype)
+            if out is not None:
+                return out
+    return max_abs_matmul_reference(xp, values, ids, weights)
+
+
+_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_KERNEL = None
+
+
+def _kernel():
+    """The numba kernel module, imported (and its compiled code loaded) on first use."""
+    global _KERNEL
+    if _KERNEL is None:
+        from .kernels import max_abs
+
+        _KERNEL = max_abs
+    return _KERNEL
+
+
+def _max_abs_matmul_trivial(xp, values, ids, weights):
+    """``n == 0``: no path; ``n == 1``: one product per output element, nothing to compare."""
+    batch = np.broadcast_shapes(values.shape[:-2], weights.shape[:-2])
+    shape = batch + (values.shape[-2], weights.shape[-1])
+    dtype = np.result_type(values.dtype, weights.dtype)
+    if values.shape[-1] == 0:
+        return xp.zeros(shape, dtype=dtype), xp.full(shape, NO_PATH, dtype=np.int64)
+    out_v = values * weights  # (..., m, 1) * (..., 1, p)
+    out_i = xp.broadcast_to(xp.broadcast_to(ids, values.shape), shape)
+    return out_v, out_i
+
+
+def max_abs_matmul_reference(xp, values, ids, weights):
+    """The array-library reference of :func:`max_abs_matmul` (numpy or cupy): chunked broadcasting.
+
+    >>> v, i = max_abs_matmul_reference(np, np.array([[1., -3.]]), np.array([[10, 11]]), np.array([[2.], [1.]]))
     >>> v.tolist(), i.tolist()
     ([[-3.0]], [[11]])
     """
@@ -112,11 +163,14 @@ def max_abs_matmul(xp, values, ids, weights):
     m, n = values.shape[-2:]
     p = weights.shape[-1]
     dtype = np.result_type(values.dtype, weights.dtype)
-    v = xp.broadcast_to(values, batch + (m, n)).reshape(-1, m, n)
-    i = xp.broadcast_to(ids, batch + (m, n)).reshape(-1, m, n)
-    w = xp.broadcast_to(weights, batch + (n, p)).reshape(-1, n, p)
-    out_v = xp.empty((v.shape[0], m, p), dtype=dtype)
-    out_i = xp.empty((v.shape[0], m, p), dtype=np.int64)
+    if n == 0:
+        return xp.zeros(batch + (m, p), dtype=dtype), xp.full(batch + (m, p), NO_PATH, dtype=np.int64)
+    nb = math.prod(batch)
+    v = xp.broadcast_to(values, batch + (m, n)).reshape(nb, m, n)
+    i = xp.broadcast_to(ids, batch + (m, n)).reshape(nb, m, n)
+    w = xp.broadcast_to(weights, batch + (n, p)).reshape(nb, n, p)
+    out_v = xp.empty((nb, m, p), dtype=dtype)
+    out_i = xp.empty((nb, m, p), dtype=np.int64)
     rows = max(1, _CHUNK_ELEMENTS // max(1, n * p))
     for b in range(v.shape[0]):
         for r0 in range(0, m, rows):

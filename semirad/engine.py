@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import math
+import operator
 from typing import Any
 
 _creation_order = itertools.count()
@@ -26,7 +28,7 @@ class Node:
         self.op = op
         self.ctx = ctx
         self.parents = parents
-        self.shape = tuple(shape)
+        self.shape = shape if type(shape) is tuple else tuple(shape)
         self.dtype = dtype
         self.seq = next(_creation_order)
         self.name = name
@@ -119,13 +121,23 @@ class Sweep:
     """Everything one reverse sweep produced: values at the targets, what the semiring kept per
     node, and the global element ids (``base[node] + flat index``) of every vertex it visited."""
 
-    def __init__(self, semiring, root: Node, order: list, base: dict, kept: dict, values: dict):
+    def __init__(self, semiring, root: Node, order: list, base: dict | None, kept: dict, values: dict):
         self.semiring, self.root, self.order = semiring, root, order
-        self.base, self.kept, self.values = base, kept, values
-        self._bases = [base[n] for n in order]
+        self._base, self.kept, self.values = base, kept, values
+        self._bases = None
+
+    @property
+    def base(self) -> dict:
+        """``node -> global id of its first element`` (computed on first use when the sweep did not need it)."""
+        if self._base is None:
+            self._base = _element_bases(self.order)
+        return self._base
 
     def locate(self, gid: int) -> tuple[Node, int]:
         """The ``(node, flat index)`` of a global element id."""
+        if self._bases is None:
+            base = self.base
+            self._bases = [base[n] for n in self.order]
         i = bisect.bisect_right(self._bases, gid) - 1
         node = self.order[i]
         return node, gid - self._bases[i]
@@ -135,27 +147,42 @@ def ancestors(root: Node) -> list:
     """Every node ``root`` depends on (itself included), in creation order: a topological order."""
     seen = {root}
     stack = [root]
+    add, push, pop = seen.add, stack.append, stack.pop
     while stack:
-        for parent in stack.pop().parents:
+        for parent in pop().parents:
             if parent is not None and parent not in seen:
-                seen.add(parent)
-                stack.append(parent)
-    return sorted(seen, key=lambda n: n.seq)
+                add(parent)
+                push(parent)
+    return sorted(seen, key=_seq)
 
 
-def sweep(root: Node, targets: list, seed: Any, semiring, mark_consumed: bool = False) -> Sweep:
+_seq = operator.attrgetter("seq")
+
+
+def sweep(
+    root: Node, targets: list, seed: Any, semiring, mark_consumed: bool = False, graph: list | None = None
+) -> Sweep:
     """Run ``semiring``'s reverse sweep from ``root`` (seeded with the array ``seed``) to ``targets``.
 
     Only nodes on some path from a target to the root are visited. Each node's value is complete
     when the sweep reaches it (reverse creation order); it is popped, handed to the semiring's
-    ``enter`` hook and to the op's backward, and dropped.
+    ``enter`` hook and to the op's backward, and dropped. ``graph`` may pass ``ancestors(root)``
+    when the caller has it already.
     """
-    graph = ancestors(root)
+    if graph is None:
+        graph = ancestors(root)
     wanted = set(targets)
-    on_path = set()
+    on_path = set(wanted)
+    order = []
     for node in graph:
-        if node in wanted or any(p in on_path for p in node.parents if p is not None):
-            on_path.add(node)
+        if node in on_path:
+            order.append(node)
+            continue
+        for p in node.parents:
+            if p is not None and p in on_path:
+                on_path.add(node)
+                order.append(node)
+                break
     if mark_consumed:
         used = [n for n in graph if n.consumed and n.op is not None]
         if used:
@@ -163,46 +190,63 @@ def sweep(root: Node, targets: list, seed: Any, semiring, mark_consumed: bool = 
                 f"backward() through a graph that an earlier backward() already used (at {used[-1].describe()}); "
                 "pass retain_graph=True to the first backward() to call it again"
             )
-    order = [n for n in graph if n in on_path]
-    base, next_id = {}, 0
-    for node in order:
-        base[node] = next_id
-        next_id += _size(node.shape)
-
+    enter = None if _default_hook(semiring) else semiring.enter
+    base = None if enter is None else _element_bases(order)
+    add = semiring.add
+    shape_of = semiring.shape
     pending = {root: semiring.seed(seed)}
     kept, values = {}, {}
     for node in reversed(order):
         g = pending.pop(node)
         if node in wanted:
             values[node] = g
-        g, keep = semiring.enter(g, node, base[node])
-        if keep is not None:
-            kept[node] = keep
-        if node.op is None:
+        if enter is not None:
+            g, keep = enter(g, node, base[node])
+            if keep is not None:
+                kept[node] = keep
+        op = node.op
+        if op is None:
             continue
-        needs = tuple(p is not None and p in on_path for p in node.parents)
-        if not any(needs):
+        parents = node.parents
+        if len(parents) == 2:
+            p0, p1 = parents
+            needs = (p0 is not None and p0 in on_path, p1 is not None and p1 in on_path)
+        elif len(parents) == 1:
+            needs = (parents[0] is not None and parents[0] in on_path,)
+        else:
+            needs = tuple([p is not None and p in on_path for p in parents])
+        if True not in needs:
             continue
-        contributions = node.op.backward(node.ctx, g, semiring, needs)
+        contributions = op.backward(node.ctx, g, semiring, needs)
         del g
-        for parent, need, contribution in zip(node.parents, needs, contributions, strict=False):
+        for parent, need, contribution in zip(parents, needs, contributions):
             if not need:
                 continue
-            got = semiring.shape(contribution)
-            if got != parent.shape:
+            if shape_of(contribution) != parent.shape:
                 raise RuntimeError(
-                    f"backward rule of {node.op.name!r} returned shape {got} for an input of shape {parent.shape}"
+                    f"backward rule of {op.name!r} returned shape {shape_of(contribution)} for an input of shape "
+                    f"{parent.shape}"
                 )
             previous = pending.get(parent)
-            pending[parent] = contribution if previous is None else semiring.add(previous, contribution)
+            pending[parent] = contribution if previous is None else add(previous, contribution)
     if mark_consumed:
         for node in graph:
             node.consumed = True
     return Sweep(semiring, root, order, base, kept, values)
 
 
-def _size(shape: tuple) -> int:
-    size = 1
-    for n in shape:
-        size *= n
-    return size
+def _default_hook(semiring) -> bool:
+    """True when ``semiring`` keeps the interface's do-nothing ``enter`` (the sweep then skips the call)."""
+    from .semirings.base import Semiring
+
+    return getattr(type(semiring), "enter", None) is Semiring.enter
+
+
+def _element_bases(order: list) -> dict:
+    """Global id of the first element of every node: elements are numbered in creation order."""
+    base, next_id = {}, 0
+    prod = math.prod
+    for node in order:
+        base[node] = next_id
+        next_id += prod(node.shape)
+    return base

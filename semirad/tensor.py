@@ -1,5 +1,5 @@
 """``Tensor``: a backend array plus the tape node that made it. No math lives here: operators and
-methods call the functions of :mod:`semirad.ops`."""
+methods call the functions of :mod:`semirad.ops` (the hottest ones apply their op directly)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,12 @@ from typing import Any
 import numpy as np
 
 from . import backend, engine
+from .ops import contraction as C
+from .ops import elementwise as E
 from .ops import functions as F
+from .ops.core import apply
+
+_new = object.__new__
 
 
 class Tensor:
@@ -37,8 +42,10 @@ class Tensor:
 
     @classmethod
     def _wrap(cls, data, node):
-        t = cls.__new__(cls)
-        t.data, t._node, t._name = data, node, None
+        t = _new(cls)
+        t.data = data
+        t._node = node
+        t._name = None
         return t
 
     # -- attributes ---------------------------------------------------------------------------
@@ -145,19 +152,19 @@ class Tensor:
         accumulate_grads(self, seed, retain_graph)
 
     # -- operators ----------------------------------------------------------------------------
-    def __add__(self, other): return F.add(self, other)
-    def __radd__(self, other): return F.add(other, self)
-    def __sub__(self, other): return F.sub(self, other)
-    def __rsub__(self, other): return F.sub(other, self)
-    def __mul__(self, other): return F.mul(self, other)
-    def __rmul__(self, other): return F.mul(other, self)
-    def __truediv__(self, other): return F.div(self, other)
-    def __rtruediv__(self, other): return F.div(other, self)
+    def __add__(self, other): return apply(E.ADD, self, other)
+    def __radd__(self, other): return apply(E.ADD, other, self)
+    def __sub__(self, other): return apply(E.SUB, self, other)
+    def __rsub__(self, other): return apply(E.SUB, other, self)
+    def __mul__(self, other): return apply(E.MUL, self, other)
+    def __rmul__(self, other): return apply(E.MUL, other, self)
+    def __truediv__(self, other): return apply(E.DIV, self, other)
+    def __rtruediv__(self, other): return apply(E.DIV, other, self)
     def __pow__(self, other): return F.power(self, other)
     def __rpow__(self, other): return F.power(other, self)
-    def __matmul__(self, other): return F.matmul(self, other)
-    def __rmatmul__(self, other): return F.matmul(other, self)
-    def __neg__(self): return F.neg(self)
+    def __matmul__(self, other): return apply(C.MATMUL, self, other if isinstance(other, Tensor) else Tensor(other))
+    def __rmatmul__(self, other): return apply(C.MATMUL, other if isinstance(other, Tensor) else Tensor(other), self)
+    def __neg__(self): return apply(E.NEG, self)
     def __pos__(self): return self
     def __getitem__(self, index): return F.getitem(self, index)
 
@@ -172,15 +179,15 @@ class Tensor:
     def __ne__(self, other): return self._compare(other, lambda a, b: a != b)
 
     # -- methods ------------------------------------------------------------------------------
-    def exp(self): return F.exp(self)
-    def log(self): return F.log(self)
-    def tanh(self): return F.tanh(self)
-    def sigmoid(self): return F.sigmoid(self)
-    def relu(self): return F.relu(self)
-    def abs(self): return F.abs(self)
-    def sqrt(self): return F.sqrt(self)
-    def sin(self): return F.sin(self)
-    def cos(self): return F.cos(self)
+    def exp(self): return apply(E.EXP, self)
+    def log(self): return apply(E.LOG, self)
+    def tanh(self): return apply(E.TANH, self)
+    def sigmoid(self): return apply(E.SIGMOID, self)
+    def relu(self): return apply(E.RELU, self)
+    def abs(self): return apply(E.ABS, self)
+    def sqrt(self): return apply(E.SQRT, self)
+    def sin(self): return apply(E.SIN, self)
+    def cos(self): return apply(E.COS, self)
     def clip(self, min=None, max=None): return F.clip(self, min, max)  # noqa: A002
     def sum(self, axis=None, keepdims=False): return F.sum(self, axis, keepdims)
     def mean(self, axis=None, keepdims=False): return F.mean(self, axis, keepdims)

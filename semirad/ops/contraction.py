@@ -20,18 +20,23 @@ class MatMul(Op):
     name = "matmul"
 
     def forward(self, ctx, a, b):
+        ctx.saved = (a, b)
+        if a.ndim and b.ndim and a.shape[-1] == b.shape[-2 if b.ndim > 1 else 0]:
+            return a @ b
         if a.ndim == 0 or b.ndim == 0:
             raise OpError(f"matmul: operands must be at least 1-D, got shapes {a.shape} and {b.shape}")
-        if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
-            raise OpError(f"matmul: shapes {a.shape} and {b.shape} are not aligned (inner sizes differ)")
-        ctx.saved = (a, b)
-        return a @ b
+        raise OpError(f"matmul: shapes {a.shape} and {b.shape} are not aligned (inner sizes differ)")
 
     def backward(self, ctx, g, S, needs):
         a, b = ctx.saved
         xp = ctx.xp
-        a2 = a[None, :] if a.ndim == 1 else a  # (..., m, n)
-        b2 = b[:, None] if b.ndim == 1 else b  # (..., n, p)
+        if a.ndim == 2 and b.ndim == 2:  # the common case, without the reshapes of the general one
+            grad_a = S.matmul(g, b.T) if needs[0] else None
+            grad_b = S.map(S.matmul(S.map(g, _swap_last), a), _swap_last) if needs[1] else None
+            return grad_a, grad_b
+        # (..., m, n) and (..., n, p); reshape, not [None, :], so that no stride is 0 (BLAS takes those)
+        a2 = a.reshape(1, a.shape[0]) if a.ndim == 1 else a
+        b2 = b.reshape(b.shape[0], 1) if b.ndim == 1 else b
         out_shape = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2]) + (a2.shape[-2], b2.shape[-1])
         g = S.map(g, lambda t: t.reshape(out_shape))
         grad_a = grad_b = None

@@ -19,11 +19,13 @@ class OpIndexError(OpError, IndexError):
 class Context:
     """What an op's forward saves for its backward; ``xp`` is the array namespace."""
 
-    def __init__(self, xp, params):
+    __slots__ = ("xp", "params", "saved", "shapes")
+
+    def __init__(self, xp, params, shapes=()):
         self.xp = xp
         self.params = params
         self.saved = ()
-        self.shapes = ()
+        self.shapes = shapes
 
 
 class Op:
@@ -65,23 +67,49 @@ _TENSOR = None
 def apply(op: Op, *inputs, **params):
     """Run ``op`` on tensors / arrays / Python scalars and record it on the tape.
 
+    This is the hot path of every op (a few microseconds of Python per call), hence written flat.
+
     >>> import semirad as sr
     >>> from semirad.ops.elementwise import ADD
     >>> apply(ADD, sr.tensor([1.0]), 2.0).tolist()
     [3.0]
     """
-    Tensor = _tensor_class()
-    arrays, parents = [], []
-    for x in inputs:
-        if isinstance(x, Tensor):
-            arrays.append(x.data)
-            parents.append(x._node)
+    Tensor = _TENSOR or _tensor_class()
+    if len(inputs) == 2:  # binary ops and matmul: unrolled
+        a, b = inputs
+        if isinstance(a, Tensor):
+            pa, a = a._node, a.data
+            sa = a.shape
         else:
-            arrays.append(x)
-            parents.append(None)
-    xp = backend.namespace(*arrays)
-    ctx = Context(xp, params)
-    ctx.shapes = tuple(getattr(a, "shape", ()) for a in arrays)
+            pa, sa = None, getattr(a, "shape", ())
+        if isinstance(b, Tensor):
+            pb, b = b._node, b.data
+            sb = b.shape
+        else:
+            pb, sb = None, getattr(b, "shape", ())
+        arrays, parents, shapes = (a, b), (pa, pb), (sa, sb)
+        record = pa is not None or pb is not None
+    elif len(inputs) == 1 and isinstance(inputs[0], Tensor):  # unary ops
+        x = inputs[0]
+        arrays, parents, shapes = (x.data,), (x._node,), (x.data.shape,)
+        record = x._node is not None
+    else:
+        arrays, parents, shapes = [], [], []
+        record = False
+        for x in inputs:
+            if isinstance(x, Tensor):
+                arrays.append(x.data)
+                parents.append(x._node)
+                shapes.append(x.data.shape)
+                if x._node is not None:
+                    record = True
+            else:
+                arrays.append(x)
+                parents.append(None)
+                shapes.append(getattr(x, "shape", ()))
+        arrays, parents, shapes = tuple(arrays), tuple(parents), tuple(shapes)
+    xp = np if backend.cupy is None else backend.namespace(*arrays)
+    ctx = Context(xp, params, shapes)
     try:
         out = op.forward(ctx, *arrays, **params)
     except OpError:
@@ -90,27 +118,38 @@ def apply(op: Op, *inputs, **params):
         shapes = ", ".join(_describe(a) for a in arrays)
         kind = OpIndexError if isinstance(error, IndexError) else OpError
         raise kind(f"{op.name}: {error} (input shapes: {shapes})") from None
-    if not backend.is_array(out):
+    if type(out) is not np.ndarray and not backend.is_array(out):
         out = xp.asarray(out)
-    node = None
-    if engine.grad_enabled() and any(p is not None for p in parents):
-        node = engine.Node(op, ctx, tuple(parents), out.shape, out.dtype)
-    return Tensor._wrap(out, node)
+    t = _new(Tensor)
+    t.data = out
+    t._node = engine.Node(op, ctx, parents, out.shape, out.dtype) if record and engine._grad_enabled else None
+    t._name = None
+    return t
+
+
+_new = object.__new__
 
 
 def unbroadcast(S, g, shape: tuple):
     """⊕-reduce ``g`` over the axes that broadcasting from ``shape`` added or stretched."""
-    shape = tuple(shape)
     g_shape = S.shape(g)
     if g_shape == shape:
         return g
+    shape = tuple(shape)
+    if g_shape == shape:
+        return g
     lead = len(g_shape) - len(shape)
+    if lead > 0 and g_shape[lead:] == shape:  # only leading axes added (a bias under a batch)
+        return S.sum(g, _LEADING[lead] if lead < len(_LEADING) else tuple(range(lead)), keepdims=False)
     axes = tuple(range(lead)) + tuple(
         lead + i for i, n in enumerate(shape) if n == 1 and g_shape[lead + i] != 1
     )
     if axes:
         g = S.sum(g, axes, keepdims=False)
     return S.map(g, lambda a: a.reshape(shape))
+
+
+_LEADING = [tuple(range(k)) for k in range(8)]
 
 
 def normalize_axes(axis, ndim: int, op_name: str, shape: tuple) -> tuple:

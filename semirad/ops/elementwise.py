@@ -42,13 +42,16 @@ class Binary(Op):
 
     def backward(self, ctx, g, S, needs):
         a, b, y = ctx.saved
+        xp, params = ctx.xp, ctx.params
         out = []
-        for need, partial, shape in zip(needs, self._partials, ctx.shapes, strict=False):
+        for need, partial, shape in zip(needs, self._partials, ctx.shapes):
             if not need:
                 out.append(None)
-                continue
-            weight = partial(ctx.xp, a, b, y, **ctx.params)
-            out.append(unbroadcast(S, g if weight is None else S.scale(g, weight), shape))
+            elif partial is _one:  # weight exactly 1: g itself
+                out.append(unbroadcast(S, g, shape))
+            else:
+                weight = partial(xp, a, b, y, **params)
+                out.append(unbroadcast(S, g if weight is None else S.scale(g, weight), shape))
         return tuple(out)
 
 
@@ -58,6 +61,12 @@ def _one(*_, **__):
 
 def _as(mask, like):
     return mask.astype(like.dtype)
+
+
+def _one_minus_square(xp, y):
+    """``1 - y*y`` with one temporary instead of two."""
+    w = y * y
+    return xp.subtract(1.0, w, out=w) if isinstance(w, xp.ndarray) else 1.0 - w
 
 
 def _max_partial(xp, a, b, y):
@@ -86,7 +95,7 @@ def _pow_partial_exponent(xp, a, b, y):
 NEG     = Unary("neg",     lambda xp, x: -x,                        lambda xp, x, y: -1.0)
 EXP     = Unary("exp",     lambda xp, x: xp.exp(x),                 lambda xp, x, y: y)
 LOG     = Unary("log",     lambda xp, x: xp.log(x),                 lambda xp, x, y: 1.0 / x)
-TANH    = Unary("tanh",    lambda xp, x: xp.tanh(x),                lambda xp, x, y: 1.0 - y * y)
+TANH    = Unary("tanh",    lambda xp, x: xp.tanh(x),                lambda xp, x, y: _one_minus_square(xp, y))
 SIGMOID = Unary("sigmoid", lambda xp, x: 0.5 * (1.0 + xp.tanh(0.5 * x)), lambda xp, x, y: y * (1.0 - y))
 RELU    = Unary("relu",    lambda xp, x: xp.maximum(x, 0),          lambda xp, x, y: _as(x > 0, y))
 ABS     = Unary("abs",     lambda xp, x: xp.abs(x),                 lambda xp, x, y: xp.sign(x))

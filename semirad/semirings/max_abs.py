@@ -41,7 +41,7 @@ class MaxAbsProduct(Semiring):
         return array, xp.full(array.shape, backend.END, dtype=np.int64)
 
     def shape(self, g):
-        return tuple(g[0].shape)
+        return g[0].shape
 
     def to_array(self, g, dtype):
         return g[0].astype(dtype, copy=False)
@@ -64,6 +64,18 @@ class MaxAbsProduct(Semiring):
         axes = tuple(sorted(a % value.ndim for a in axes))
         if not axes:
             return g
+        if value.ndim == 2 and len(axes) == 1:  # the bias of a dense layer: no reshapes needed
+            if ids.shape != value.shape:
+                ids = xp.broadcast_to(ids, value.shape)
+            vt, it = (value, ids) if axes[0] == 1 else (value.T, ids.T)
+            best = xp.abs(vt).argmax(axis=1)  # first occurrence = smallest id on ties
+            rows = xp.arange(vt.shape[0])
+            out_v = vt[rows, best]
+            out_i = it[rows, best]
+            if keepdims:
+                shape = (1, value.shape[1]) if axes[0] == 0 else (value.shape[0], 1)
+                out_v, out_i = out_v.reshape(shape), out_i.reshape(shape)
+            return out_v, out_i
         kept = [d for d in range(value.ndim) if d not in axes]
         kept_shape = tuple(value.shape[d] for d in kept)
         flat_v = xp.transpose(value, kept + list(axes)).reshape(kept_shape + (-1,))
@@ -102,11 +114,16 @@ class MaxAbsProduct(Semiring):
     def enter(self, g, node, base):
         value, ids = g
         xp = backend.namespace(value)
-        if self.check_finite:
+        # a finite sum means every element is finite (NaN and inf propagate): one pass, no temporary
+        if self.check_finite and not bool(xp.isfinite(value.sum())):
             check_finite(xp, value, node)
+        if node.op is None:  # a leaf propagates nothing: only its backpointers are kept
+            return g, ids
         own = backend.element_ids(xp, base, value.shape)
         # a vertex with no path to the output stays a dead end: it must lose ties to real zero-valued paths
-        return (value, xp.where(ids == backend.NO_PATH, backend.NO_PATH, own)), ids
+        if ids.size and int(ids.max()) == backend.NO_PATH:  # NO_PATH is the largest int64: one pass, no temporary
+            own[ids == backend.NO_PATH] = backend.NO_PATH
+        return (value, own), ids
 
     def result(self, sweep):
         from ..paths import Trace

@@ -1,0 +1,92 @@
+"""The cases of ``python -m bench.before_after``, run in a subprocess against one source tree.
+
+Run as a script (``python bench/_cases.py JSON_ARGS``) with ``PYTHONPATH`` naming the tree whose
+``semirad`` is measured; prints one JSON object: case name -> median seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import time
+
+# bench.models comes from this checkout, semirad from PYTHONPATH (which precedes this entry)
+sys.path.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _median(fn, repeats: int) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def cases() -> dict:
+    """name -> zero-argument callable building and sweeping one graph."""
+    import semirad as sr
+    from bench import models
+
+    out = {}
+    for label, prog in (
+        ("layers L=100", models.mlp(100, 20, 32)),
+        ("layers L=1000", models.mlp(1000, 20, 32)),
+        ("batch B=1024", models.mlp(20, 20, 1024)),
+        ("width N=500 (batch 64)", models.mlp(20, 500, 64)),
+        ("random graph seed 1", models.random_graph(1)),
+    ):
+        out[f"{label} backprop"] = models.semirad_runner(prog, "grad")
+        out[f"{label} trace"] = models.semirad_runner(prog, "trace")
+        if label.startswith("layers L=1000"):
+            run = models.semirad_runner(prog, "grad")
+            loss = run.build()
+            out[f"{label} sweep only, backprop"] = lambda loss=loss, run=run: run.sweep(loss)
+            out[f"{label} sweep only, trace"] = lambda loss=loss, run=run: sr.trace(loss, run.params)
+            out[f"{label} forward only"] = run.build
+    out["matvec N=2000 backprop"] = models.matvec_semirad(2000, "grad")
+    out["matvec N=2000 trace"] = models.matvec_semirad(2000, "trace")
+
+    import numpy as np
+
+    a = sr.tensor(np.ones((32, 20)), requires_grad=True)
+    b = sr.tensor(np.ones(20), requires_grad=True)
+
+    def many_ops():
+        h = a
+        for _ in range(1000):
+            h = (h + b).tanh()
+        return h
+
+    out["1000 x (add + tanh) forward"] = many_ops
+    return out
+
+
+def main() -> None:
+    args = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+    try:
+        import numba
+
+        numba.set_num_threads(1)
+    except ImportError:
+        pass
+    only = args.get("only")
+    result = {}
+    for name, fn in cases().items():
+        if only and not any(o in name for o in only):
+            continue
+        result[name] = _median(fn, args.get("repeats", 5))
+    import semirad
+
+    result["_semirad"] = semirad.__file__
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,168 @@
+"""Timing and memory measurement, shared by every experiment.
+
+Timings are medians of repeats, warm-up excluded, and *interleaved*: repeat ``r`` of every runner
+is taken before repeat ``r + 1`` of any, so that drifts of a shared machine hit all columns alike
+and ratios of medians taken in one run are comparable.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import platform
+import statistics
+import subprocess
+import time
+import tracemalloc
+from typing import Callable
+
+#: a runner whose single call takes longer than this is not repeated (its one timing is kept)
+SLOW_CALL_S = 20.0
+
+
+def set_threads(n: int | None) -> dict:
+    """Limit BLAS, PyTorch and numba to ``n`` threads (None: leave the defaults); returns what was set."""
+    info = {"requested": n}
+    try:
+        from threadpoolctl import threadpool_limits
+
+        if n is not None:
+            threadpool_limits(n)
+        from threadpoolctl import threadpool_info
+
+        info["blas"] = [(p.get("internal_api"), p.get("num_threads")) for p in threadpool_info()]
+    except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn / numba setups
+        info["blas"] = "threadpoolctl not installed"
+    try:
+        import numba
+
+        if n is not None:
+            numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+        info["numba"] = numba.get_num_threads()
+    except ImportError:
+        pass
+    try:
+        import torch
+
+        if n is not None:
+            torch.set_num_threads(n)
+        info["torch"] = torch.get_num_threads()  # after numba: its threading layer's start-up resets it
+    except ImportError:
+        pass
+    return info
+
+
+def machine() -> dict:
+    """What the numbers were taken on."""
+    cpu = platform.processor() or ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    info = {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+    try:
+        with open("/proc/meminfo") as f:
+            info["memory_gb"] = round(int(f.readline().split()[1]) / 2**20, 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    import numpy
+
+    info["numpy"] = numpy.__version__
+    for name in ("torch", "autograd", "numba", "cupy"):
+        try:
+            module = __import__(name)
+            info[name] = getattr(module, "__version__", "installed")
+        except Exception:
+            info[name] = None
+    try:
+        info["load_average"] = os.getloadavg()
+    except OSError:
+        pass
+    try:
+        info["git"] = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+        ).stdout.strip()
+    except OSError:
+        pass
+    return info
+
+
+def time_call(fn: Callable, sync: Callable | None = None) -> float:
+    t0 = time.perf_counter()
+    out = fn()
+    if sync is not None:
+        sync()
+    elapsed = time.perf_counter() - t0
+    del out
+    return elapsed
+
+
+def interleaved(runners: dict, repeats: int, warmup: int = 1, budget_s: float | None = None) -> dict:
+    """Median seconds per runner; ``runners`` maps a name to ``fn`` or ``(fn, sync)``.
+
+    Each runner is warmed up ``warmup`` times, then the repeats are interleaved (in an order that
+    rotates from round to round). A runner whose
+    warm-up call exceeds :data:`SLOW_CALL_S` (or ``budget_s``) is timed once and reported with
+    ``repeats: 1``. A runner that raises is reported with its error.
+    """
+    out, live = {}, {}
+    limit = SLOW_CALL_S if budget_s is None else budget_s
+    for name, runner in runners.items():
+        fn, sync = runner if isinstance(runner, tuple) else (runner, None)
+        try:
+            first = time_call(fn, sync)
+            for _ in range(warmup - 1):
+                first = time_call(fn, sync)
+        except Exception as error:  # a framework that cannot run this config: say why
+            out[name] = {"error": f"{type(error).__name__}: {error}"[:300]}
+            continue
+        if first > limit:
+            out[name] = {"median_s": first, "repeats": 1, "times_s": [first]}
+        else:
+            live[name] = (fn, sync, [])
+    gc.collect()
+    order = list(live.values())
+    for r in range(repeats):
+        # rotate the order every round: each runner follows each other one equally often (a runner
+        # that frees much memory or thrashes the cache penalizes whichever runs next)
+        k = r % len(order) if order else 0
+        for fn, sync, times in order[k:] + order[:k]:
+            times.append(time_call(fn, sync))
+    for name, (_, _, times) in live.items():
+        out[name] = {"median_s": statistics.median(times), "repeats": len(times), "times_s": times}
+    return out
+
+
+def peak_memory(build: Callable, sweep: Callable) -> dict:
+    """Peak traced (tracemalloc) bytes of ``sweep(build())``: of the whole run, and above the graph.
+
+    ``build()`` records the forward graph and returns what ``sweep`` needs; ``total`` is the peak
+    from before the forward to the end of the sweep, ``sweep`` the peak during the sweep minus
+    what the recorded graph already held (the sweep's own working memory, its result included).
+    """
+    sweep(build())  # warm-up: lazy imports and compiled kernels are loaded outside the measurement
+    gc.collect()
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        graph = build()
+        graph_bytes = tracemalloc.get_traced_memory()[0] - base
+        before = tracemalloc.get_traced_memory()[0]
+        total_peak = tracemalloc.get_traced_memory()[1] - base
+        tracemalloc.reset_peak()
+        result = sweep(graph)
+        sweep_peak = tracemalloc.get_traced_memory()[1] - before
+        total_peak = max(total_peak, tracemalloc.get_traced_memory()[1] - base)
+        del result, graph
+    finally:
+        tracemalloc.stop()
+    return {"total_bytes": total_peak, "sweep_bytes": sweep_peak, "graph_bytes": graph_bytes}

@@ -1,0 +1,64 @@
+"""Optional compiled CPU kernels (numba), used by :mod:`semirad.backend` when numba is installed.
+
+``pip install semirad[fast]`` installs numba. Without it, or with the environment variable
+``SEMIRAD_KERNELS=numpy``, or after :func:`use` ``("numpy")``, every kernel falls back to the
+numpy reference in :mod:`semirad.backend`; both give bit-identical results (the tests run both).
+
+>>> import semirad.kernels as K
+>>> K.use("numpy"); K.enabled()
+False
+>>> K.use("auto"); K.enabled() == K.AVAILABLE
+True
+"""
+
+from __future__ import annotations
+
+import os
+
+try:
+    import numba  # noqa: F401
+except Exception:  # ImportError, or a numba that does not match the installed numpy
+    AVAILABLE = False
+else:
+    AVAILABLE = True
+
+_MODES = ("auto", "numba", "numpy")
+_mode = os.environ.get("SEMIRAD_KERNELS", "auto")
+if _mode not in _MODES:
+    _mode = "auto"
+
+
+def use(mode: str) -> None:
+    """Choose the CPU kernels: ``"auto"`` (numba when installed), ``"numba"`` (required) or ``"numpy"``."""
+    global _mode
+    if mode not in _MODES:
+        raise ValueError(f"kernel mode must be one of {_MODES}, got {mode!r}")
+    if mode == "numba" and not AVAILABLE:
+        raise RuntimeError("numba kernels requested but numba is not installed (pip install semirad[fast])")
+    _mode = mode
+
+
+def mode() -> str:
+    """The current kernel mode (``"auto"``, ``"numba"`` or ``"numpy"``)."""
+    return _mode
+
+
+def enabled() -> bool:
+    """True when the numba kernels are used for numpy arrays."""
+    return AVAILABLE and _mode != "numpy"
+
+
+class using:
+    """Context manager: ``with using("numpy"): ...`` runs a block with the given kernel mode."""
+
+    def __init__(self, mode: str):
+        self.mode = mode
+
+    def __enter__(self):
+        self._previous = _mode
+        use(self.mode)
+        return self
+
+    def __exit__(self, *exc):
+        use(self._previous)
+        return False

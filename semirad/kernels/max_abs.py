@@ -1,0 +1,336 @@
+"""numba kernel: the max-abs-times contraction with argmax (MaxAbsProduct's ``matmul``).
+
+``out[b, i, k] = v[i, j*] * w[j*, k]`` with ``j*`` the first ``j`` of largest ``|v[i, j] * w[j, k]|``,
+and ``out_ids[b, i, k] = ids[i, j*]`` — bit for bit what the numpy reference in
+:func:`semirad.backend.max_abs_matmul` computes, for finite inputs of one float dtype.
+
+How it is fast. A task is one output row ``i`` and a chunk of ``kc`` output columns. The loop over
+``k`` is innermost and elementwise, so LLVM vectorizes it. ``j`` advances in groups of 8 rows of
+``w``: the max of the 8 products per lane is taken first (a multiply and a max per product, the
+value of ``max`` does not depend on the order), and only the group's max is compared with the
+running best (strict ``>``, so an earlier group keeps a tie) and the group's first ``j`` kept.
+A last pass over the chunk finds, inside the winning group, the first ``j`` whose product equals
+the best (the same float operations, so equality is exact), then writes the signed product and
+the id. Tasks whose row is 0 also fold ``w - w`` (0 when finite, NaN otherwise) into ``bad``,
+so the caller learns without an extra pass over ``w`` that a non-finite weight was seen and
+falls back to the numpy reference (whose NaN handling is numpy's ``argmax``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange, types
+
+#: below this many products per call the serial kernel runs (thread start-up would dominate)
+PARALLEL_MIN_WORK = 1 << 17
+#: output rows per task: they share every load of ``w``
+ROWS = 8
+#: output columns per task: 8 rows of ``w`` (one group of j) plus the rows' running best stay in cache
+CHUNK = 512
+
+
+@njit(cache=True, inline="always")
+def _update8(best, ix, a, w0, w1, w2, w3, w4, w5, w6, w7, j, kn):
+    """Fold 8 rows of ``|w|`` (rows ``j .. j+7``, times ``|a[j..j+7]|``) into the running best of one row.
+
+    Written out (not through a helper returning a pair): LLVM vectorizes this form best.
+    """
+    a0 = abs(a[0])
+    a1 = abs(a[1])
+    a2 = abs(a[2])
+    a3 = abs(a[3])
+    a4 = abs(a[4])
+    a5 = abs(a[5])
+    a6 = abs(a[6])
+    a7 = abs(a[7])
+    j0, j1, j2, j3, j4, j5, j6, j7 = j[0], j[1], j[2], j[3], j[4], j[5], j[6], j[7]
+    for k in range(kn):
+        p0 = a0 * w0[k]
+        p1 = a1 * w1[k]
+        p2 = a2 * w2[k]
+        p3 = a3 * w3[k]
+        p4 = a4 * w4[k]
+        p5 = a5 * w5[k]
+        p6 = a6 * w6[k]
+        p7 = a7 * w7[k]
+        # a tournament with strict '>' at every match: the earlier j wins a tie
+        c = p1 > p0
+        q01 = p1 if c else p0
+        i01 = j1 if c else j0
+        c = p3 > p2
+        q23 = p3 if c else p2
+        i23 = j3 if c else j2
+        c = p5 > p4
+        q45 = p5 if c else p4
+        i45 = j5 if c else j4
+        c = p7 > p6
+        q67 = p7 if c else p6
+        i67 = j7 if c else j6
+        c = q23 > q01
+        qa = q23 if c else q01
+        ia = i23 if c else i01
+        c = q67 > q45
+        qb = q67 if c else q45
+        ib = i67 if c else i45
+        c = qb > qa
+        q = qb if c else qa
+        iq = ib if c else ia
+        old = best[k]
+        c = q > old
+        best[k] = q if c else old
+        ix[k] = iq if c else ix[k]
+
+
+@njit(cache=True, inline="always")
+def _update8_abs(best, ix, a, w0, w1, w2, w3, w4, w5, w6, w7, j, kn):
+    """:func:`_update8` on signed rows of ``w`` (a task of one row has no ``|w|`` scratch to share)."""
+    a0 = abs(a[0])
+    a1 = abs(a[1])
+    a2 = abs(a[2])
+    a3 = abs(a[3])
+    a4 = abs(a[4])
+    a5 = abs(a[5])
+    a6 = abs(a[6])
+    a7 = abs(a[7])
+    j0, j1, j2, j3, j4, j5, j6, j7 = j[0], j[1], j[2], j[3], j[4], j[5], j[6], j[7]
+    for k in range(kn):
+        p0 = a0 * abs(w0[k])
+        p1 = a1 * abs(w1[k])
+        p2 = a2 * abs(w2[k])
+        p3 = a3 * abs(w3[k])
+        p4 = a4 * abs(w4[k])
+        p5 = a5 * abs(w5[k])
+        p6 = a6 * abs(w6[k])
+        p7 = a7 * abs(w7[k])
+        # a tournament with strict '>' at every match: the earlier j wins a tie
+        c = p1 > p0
+        q01 = p1 if c else p0
+        i01 = j1 if c else j0
+        c = p3 > p2
+        q23 = p3 if c else p2
+        i23 = j3 if c else j2
+        c = p5 > p4
+        q45 = p5 if c else p4
+        i45 = j5 if c else j4
+        c = p7 > p6
+        q67 = p7 if c else p6
+        i67 = j7 if c else j6
+        c = q23 > q01
+        qa = q23 if c else q01
+        ia = i23 if c else i01
+        c = q67 > q45
+        qb = q67 if c else q45
+        ib = i67 if c else i45
+        c = qb > qa
+        q = qb if c else qa
+        iq = ib if c else ia
+        old = best[k]
+        c = q > old
+        best[k] = q if c else old
+        ix[k] = iq if c else ix[k]
+
+
+@njit(cache=True, inline="always")
+def _check8(chk, w0, w1, w2, w3, w4, w5, w6, w7, kn):
+    """``chk += w - w`` over 8 rows (of ``|w|``): stays 0 while every weight is finite, NaN otherwise."""
+    for k in range(kn):
+        chk[k] += ((w0[k] - w0[k]) + (w1[k] - w1[k])) + ((w2[k] - w2[k]) + (w3[k] - w3[k])) + (
+            ((w4[k] - w4[k]) + (w5[k] - w5[k])) + ((w6[k] - w6[k]) + (w7[k] - w7[k]))
+        )
+
+
+@njit(cache=True, inline="always")
+def _task(t, nrb, nkc, kc, ids_of_w, v, vix, w, wix, ids, iix, out_v, out_i, bad):
+    m = out_v.shape[1]
+    p = out_v.shape[2]
+    n = v.shape[2]
+    n8 = n - n % 8
+    b = t // (nrb * nkc)
+    r = t % (nrb * nkc)
+    i0 = (r // nkc) * ROWS
+    i1 = min(m, i0 + ROWS)
+    k0 = (r % nkc) * kc
+    k1 = min(p, k0 + kc)
+    kn = k1 - k0
+    vb = v[vix[b]]
+    wb = w[wix[b]]
+    # loops run over range(kn) on chunk views: an index LLVM knows is >= 0 vectorizes
+    idx = np.empty((ROWS, kn), dtype=out_v.dtype)  # winning j as a value-dtype float: lanes of one width
+    jf = np.empty(8, dtype=out_v.dtype)
+    aw = np.empty((8, kn), dtype=out_v.dtype)  # |w| of the current group of 8 rows, shared by the task's rows
+    for i in range(i0, i1):
+        best = out_v[b, i, k0:k1]
+        ix = idx[i - i0]
+        for k in range(kn):
+            best[k] = -1.0
+            ix[k] = 0.0
+    if i1 - i0 == 1:  # one row (a matrix-vector product): read w directly, nothing to share
+        for j in range(0, n8, 8):
+            for u in range(8):
+                jf[u] = j + u
+            w0 = wb[j, k0:k1]
+            w1 = wb[j + 1, k0:k1]
+            w2 = wb[j + 2, k0:k1]
+            w3 = wb[j + 3, k0:k1]
+            w4 = wb[j + 4, k0:k1]
+            w5 = wb[j + 5, k0:k1]
+            w6 = wb[j + 6, k0:k1]
+            w7 = wb[j + 7, k0:k1]
+            if i0 == 0:
+                _check8(bad[b, k0:k1], w0, w1, w2, w3, w4, w5, w6, w7, kn)
+            _update8_abs(out_v[b, i0, k0:k1], idx[0], vb[i0, j : j + 8], w0, w1, w2, w3, w4, w5, w6, w7, jf, kn)
+    else:
+        for j in range(0, n8, 8):
+            for u in range(8):
+                jf[u] = j + u
+            for u in range(8):  # |w| of the group once, for all the task's rows
+                src = wb[j + u, k0:k1]
+                dst = aw[u]
+                for k in range(kn):
+                    dst[k] = abs(src[k])
+            w0 = aw[0]
+            w1 = aw[1]
+            w2 = aw[2]
+            w3 = aw[3]
+            w4 = aw[4]
+            w5 = aw[5]
+            w6 = aw[6]
+            w7 = aw[7]
+            if i0 == 0:
+                _check8(bad[b, k0:k1], w0, w1, w2, w3, w4, w5, w6, w7, kn)
+            for i in range(i0, i1):
+                _update8(out_v[b, i, k0:k1], idx[i - i0], vb[i, j : j + 8], w0, w1, w2, w3, w4, w5, w6, w7, jf, kn)
+    for j in range(n8, n):
+        jf[0] = j
+        jj = jf[0]
+        wj = wb[j, k0:k1]
+        if i0 == 0:
+            chk = bad[b, k0:k1]
+            for k in range(kn):
+                chk[k] += wj[k] - wj[k]
+        for i in range(i0, i1):
+            best = out_v[b, i, k0:k1]
+            ix = idx[i - i0]
+            a = abs(vb[i, j])
+            for k in range(kn):
+                q = a * abs(wj[k])
+                old = best[k]
+                c = q > old
+                best[k] = q if c else old
+                ix[k] = jj if c else ix[k]
+    # the signed product and the id of the winner: ids[i, j] (of v), or ids[j, k] when ids_of_w
+    for i in range(i0, i1):
+        best = out_v[b, i, k0:k1]
+        arg = out_i[b, i, k0:k1]
+        ix = idx[i - i0]
+        vi = vb[i]
+        if ids_of_w:
+            idw = ids[iix[b]]
+            for k in range(kn):
+                jj = int(ix[k])
+                best[k] = vi[jj] * wb[jj, k0 + k]
+                arg[k] = idw[jj, k0 + k]
+        else:
+            idsi = ids[iix[b], i]
+            for k in range(kn):
+                jj = int(ix[k])
+                best[k] = vi[jj] * wb[jj, k0 + k]
+                arg[k] = idsi[jj]
+
+
+def _signature(dtype):
+    # inputs typed read-only (a writable array converts to it), so that one compiled version per
+    # dtype serves read-only views (broadcast ids) and writable arrays alike; v and ids, read one
+    # element at a time, take any strides ("A": transposed and broadcast views are not copied),
+    # w, read along rows by the vectorized loop, must be C-contiguous
+    def ro(dt, nd, layout="C"):
+        return types.Array(dt, nd, layout, readonly=True)
+
+    def rw(dt, nd):
+        return types.Array(dt, nd, "C")
+
+    i64 = types.int64
+    return types.void(
+        i64, i64, i64, i64, i64, ro(dtype, 3, "A"), ro(i64, 1), ro(dtype, 3), ro(i64, 1), ro(i64, 3, "A"), ro(i64, 1),
+        rw(dtype, 3), rw(i64, 3), rw(dtype, 2),
+    )
+
+
+_SIGNATURES = [_signature(types.float32), _signature(types.float64)]
+
+
+@njit(_SIGNATURES, cache=True, parallel=True)
+def _run_parallel(ntasks, nrb, nkc, kc, ids_of_w, v, vix, w, wix, ids, iix, out_v, out_i, bad):
+    for t in prange(ntasks):
+        _task(t, nrb, nkc, kc, ids_of_w, v, vix, w, wix, ids, iix, out_v, out_i, bad)
+
+
+@njit(_SIGNATURES, cache=True)
+def _run_serial(ntasks, nrb, nkc, kc, ids_of_w, v, vix, w, wix, ids, iix, out_v, out_i, bad):
+    for t in range(ntasks):
+        _task(t, nrb, nkc, kc, ids_of_w, v, vix, w, wix, ids, iix, out_v, out_i, bad)
+
+
+def _batch_map(batch_shape: tuple, full: tuple) -> np.ndarray:
+    """For each flat index of the broadcast batch ``full``, the flat index into ``batch_shape``."""
+    own = np.arange(math.prod(batch_shape), dtype=np.int64).reshape(batch_shape)
+    return np.ascontiguousarray(np.broadcast_to(own, full)).reshape(-1)
+
+
+_ZERO = np.zeros(1, dtype=np.int64)
+
+
+def max_abs_matmul(values, ids, weights, dtype):
+    """The kernel on numpy arrays of float ``dtype`` (float32/float64), ``n >= 1``.
+
+    Returns ``(out_values, out_ids)``, or ``None`` when a value or weight is not finite (the
+    caller then runs the numpy reference, which defines what happens with NaN).
+    """
+    m, n = values.shape[-2:]
+    p = weights.shape[-1]
+    if n >= 1 << 24 and dtype == np.float32:
+        return None  # the winning j is kept as a float32 in the kernel: exact only below 2**24
+    if ids.shape != values.shape:
+        ids = np.broadcast_to(ids, values.shape)
+    if values.ndim == 2 and weights.ndim == 2:
+        if weights.dtype == dtype and weights.T.flags.c_contiguous and not weights.flags.c_contiguous and m <= p:
+            # weights is a transposed view (x @ W.T, the input gradient of a dense layer): contract
+            # out.T = weights.T (x) values.T instead, which reads W in place and copies only the
+            # smaller values; the ids then come from the second operand, and j is the same index
+            out = _run(weights.T, values.T, ids.T, dtype, (), 1, _ZERO, _ZERO, ids_of_w=1)
+            return None if out is None else (out[0].T, out[1].T)
+        return _run(values, weights, ids, dtype, (), 1, _ZERO, _ZERO)
+    vb, wb = values.shape[:-2], weights.shape[:-2]
+    batch = np.broadcast_shapes(vb, wb)
+    nbatch = math.prod(batch)
+    if vb == batch and wb == batch:
+        vix = wix = np.arange(nbatch, dtype=np.int64)
+    else:
+        vix, wix = _batch_map(vb, batch), _batch_map(wb, batch)
+    return _run(values, weights, ids, dtype, batch, nbatch, vix, wix)
+
+
+def _run(values, weights, ids, dtype, batch, nbatch, vix, wix, ids_of_w=0):
+    m, n = values.shape[-2:]
+    p = weights.shape[-1]
+    v = np.asarray(values, dtype=dtype).reshape((math.prod(values.shape[:-2]), m, n))  # a view when it can be
+    s = v.sum()  # one pass, no temporary: not finite if an element is not (or if the sum overflows)
+    if not math.isfinite(s) and not np.isfinite(v).all():
+        return None
+    w = np.ascontiguousarray(weights, dtype=dtype).reshape((math.prod(weights.shape[:-2]), n, p))
+    i = np.asarray(ids, dtype=np.int64)
+    i = i.reshape((math.prod(i.shape[:-2]),) + i.shape[-2:])
+    out_v = np.empty((nbatch, m, p), dtype=dtype)
+    out_i = np.empty((nbatch, m, p), dtype=np.int64)
+    if m and p:
+        bad = np.zeros((nbatch, p), dtype=dtype)
+        nkc = (p + CHUNK - 1) // CHUNK
+        nrb = (m + ROWS - 1) // ROWS
+        ntasks = nbatch * nrb * nkc
+        run = _run_parallel if nbatch * m * n * p >= PARALLEL_MIN_WORK and ntasks > 1 else _run_serial
+        run(ntasks, nrb, nkc, CHUNK, ids_of_w, v, vix, w, wix, i, vix if not ids_of_w else wix, out_v, out_i, bad)
+        if not math.isfinite(bad.sum()):
+            return None
+    return out_v.reshape(batch + (m, p)), out_i.reshape(batch + (m, p))

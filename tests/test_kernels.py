@@ -1,0 +1,256 @@
+"""The kernels behind :mod:`semirad.backend`: the numba max-abs contraction and the numpy reference.
+
+Every test runs twice, once per implementation (``impl``: the numpy reference, and the numba
+kernel where numba is installed), against an independent loop-by-loop reference written here:
+for each output element, scan ``j`` upwards and keep the first largest ``|v[i, j] * w[j, k]|``.
+"""
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import semirad as sr
+from semirad import backend, kernels
+from semirad.semirings import MaxAbsProduct, SumProduct
+
+IMPLS = ["numpy", pytest.param("numba", marks=pytest.mark.skipif(not kernels.AVAILABLE, reason="numba not installed"))]
+
+
+@pytest.fixture(params=IMPLS)
+def impl(request):
+    with kernels.using(request.param):
+        yield request.param
+
+
+def loop_reference(values, ids, weights):
+    """``max_abs_matmul`` by explicit loops (the documented rule, first j on equal ``|product|``)."""
+    batch = np.broadcast_shapes(values.shape[:-2], weights.shape[:-2])
+    m, n = values.shape[-2:]
+    p = weights.shape[-1]
+    dtype = np.result_type(values.dtype, weights.dtype)
+    v = np.broadcast_to(values, batch + (m, n)).astype(dtype)
+    w = np.broadcast_to(weights, batch + (n, p)).astype(dtype)
+    i = np.broadcast_to(ids, values.shape)
+    i = np.broadcast_to(i, batch + (m, n))
+    out_v = np.zeros(batch + (m, p), dtype=dtype)
+    out_i = np.full(batch + (m, p), backend.NO_PATH, dtype=np.int64)
+    for b in itertools.product(*[range(d) for d in batch]):
+        for r in range(m):
+            for k in range(p):
+                best, arg = -1.0, -1
+                for j in range(n):
+                    q = abs(v[b + (r, j)] * w[b + (j, k)])
+                    if q > best:
+                        best, arg = q, j
+                if arg >= 0:
+                    out_v[b + (r, k)] = v[b + (r, arg)] * w[b + (arg, k)]
+                    out_i[b + (r, k)] = i[b + (r, arg)]
+    return out_v, out_i
+
+
+def check(values, ids, weights):
+    got_v, got_i = backend.max_abs_matmul(np, values, ids, weights)
+    want_v, want_i = loop_reference(values, ids, weights)
+    assert got_v.dtype == want_v.dtype and got_i.dtype == np.int64
+    assert got_v.shape == want_v.shape and got_i.shape == want_i.shape
+    np.testing.assert_array_equal(got_v, want_v)  # bit for bit: the same products, the same winner
+    np.testing.assert_array_equal(got_i, want_i)
+
+
+def values_for(rng, shape, dtype, ties):
+    if ties:  # few distinct magnitudes: many equal |products|, zeros included
+        return rng.integers(-2, 3, shape).astype(dtype)
+    return rng.standard_normal(shape).astype(dtype)
+
+
+def fresh_ids(rng, shape):
+    return rng.permutation(int(np.prod(shape))).reshape(shape).astype(np.int64) + 1000
+
+
+# -- the contraction against the loop reference ---------------------------------------------------
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("ties", [False, True])
+@pytest.mark.parametrize(
+    "m,n,p",
+    # around the kernel's group of 8 rows of w (n = 7, 8, 9, 16, 17), empty and size-1 dims
+    [(1, 1, 1), (3, 2, 5), (5, 7, 3), (4, 8, 4), (9, 9, 2), (2, 16, 3), (3, 17, 11), (0, 4, 3), (3, 4, 0), (3, 0, 4),
+     (1, 30, 1), (1, 1, 30)],
+)
+def test_matches_loop_reference(impl, dtype, ties, m, n, p):
+    rng = np.random.default_rng(m * 100 + n * 10 + p)
+    check(values_for(rng, (m, n), dtype, ties), fresh_ids(rng, (m, n)), values_for(rng, (n, p), dtype, ties))
+
+
+@pytest.mark.parametrize("mode", IMPLS)
+@given(
+    m=st.integers(1, 12), n=st.integers(1, 20), p=st.integers(1, 12), seed=st.integers(0, 2**16),
+    ties=st.booleans(), f32=st.booleans(),
+)
+def test_random_shapes_and_ties(mode, m, n, p, seed, ties, f32):
+    rng = np.random.default_rng(seed)
+    dtype = np.float32 if f32 else np.float64
+    with kernels.using(mode):
+        check(values_for(rng, (m, n), dtype, ties), fresh_ids(rng, (m, n)), values_for(rng, (n, p), dtype, ties))
+
+
+@pytest.mark.parametrize(
+    "vshape,wshape",
+    [((3, 4, 5), (5, 2)), ((4, 5), (3, 5, 2)), ((2, 1, 3, 9), (4, 9, 2)), ((1, 3, 9), (2, 9, 2)),
+     ((2, 3, 4, 9), (9, 6))],
+)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_batch_dimensions_broadcast(impl, vshape, wshape, dtype):
+    rng = np.random.default_rng(len(vshape) * 7 + len(wshape))
+    check(values_for(rng, vshape, dtype, True), fresh_ids(rng, vshape), values_for(rng, wshape, dtype, True))
+
+
+def test_all_zero_products_take_the_first_j(impl):
+    got_v, got_i = backend.max_abs_matmul(np, np.zeros((2, 11)), np.arange(22).reshape(2, 11), np.ones((11, 3)))
+    np.testing.assert_array_equal(got_i, [[0, 0, 0], [11, 11, 11]])
+    np.testing.assert_array_equal(got_v, np.zeros((2, 3)))
+
+
+def test_an_exact_tie_goes_to_the_first_j_even_across_groups_of_eight(impl):
+    v = np.zeros((1, 20))
+    v[0, [3, 12, 19]] = [2.0, -2.0, 2.0]  # three equal |products|, in three groups of the kernel
+    w = np.ones((20, 2))
+    w[12, 1] = 1.5  # ... except in column 1, where j = 12 wins outright
+    got_v, got_i = backend.max_abs_matmul(np, v, np.arange(100, 120)[None], w)
+    np.testing.assert_array_equal(got_i, [[103, 112]])
+    np.testing.assert_array_equal(got_v, [[2.0, -3.0]])
+
+
+def test_mixed_dtypes_multiply_in_the_result_type(impl):
+    rng = np.random.default_rng(3)
+    v = rng.standard_normal((4, 9)).astype(np.float32)
+    w = rng.standard_normal((9, 5))
+    check(v, fresh_ids(rng, (4, 9)), w)
+    assert backend.max_abs_matmul(np, v, fresh_ids(rng, (4, 9)), w)[0].dtype == np.float64
+
+
+def test_views_transposed_weights_and_broadcast_ids(impl):
+    rng = np.random.default_rng(4)
+    w = rng.standard_normal((13, 9)).T  # a transposed view, as in x @ W.T
+    v = rng.standard_normal((9, 6)).T  # a transposed view, as the gradient of a weight
+    ids = np.broadcast_to(np.arange(9)[None, :], (6, 9))  # 0 strides, as after a broadcast
+    check(v, ids, w)
+    check(v, np.broadcast_to(np.arange(6)[:, None], (6, 9)), w)
+    check(np.ascontiguousarray(v), fresh_ids(rng, (6, 9)), w)
+    check(v.astype(np.float32), fresh_ids(rng, (6, 9)), w)  # the result type differs from w's: no in-place read
+
+
+@pytest.mark.parametrize("where", ["value", "weight", "zero-times-inf"])
+def test_non_finite_inputs_behave_as_the_numpy_reference(impl, where):
+    rng = np.random.default_rng(5)
+    v = rng.standard_normal((5, 10))
+    w = rng.standard_normal((10, 4))
+    if where == "value":
+        v[2, 3] = np.nan
+    elif where == "weight":
+        w[7, 1] = np.inf
+    else:
+        v[1, 4] = 0.0
+        w[4, 2] = np.inf
+    ids = fresh_ids(rng, (5, 10))
+    with np.errstate(invalid="ignore"):
+        got = backend.max_abs_matmul(np, v, ids, w)
+        want = backend.max_abs_matmul_reference(np, v, ids, w)
+    np.testing.assert_array_equal(got[0], want[0])  # NaN where the reference has NaN
+    np.testing.assert_array_equal(got[1], want[1])
+
+
+def test_large_enough_for_the_parallel_kernel(impl):
+    rng = np.random.default_rng(6)
+    v = values_for(rng, (21, 40), np.float64, True)  # 21 * 40 * 600 products: several row blocks and chunks
+    w = values_for(rng, (40, 600), np.float64, True)
+    ids = fresh_ids(rng, (21, 40))
+    got = backend.max_abs_matmul(np, v, ids, w)
+    want = backend.max_abs_matmul_reference(np, v, ids, w)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+
+
+# -- whole graphs: the two implementations give the same trace ------------------------------------
+def _mlp_trace(dtype):
+    rng = np.random.default_rng(7)
+    x = sr.tensor(rng.integers(-2, 3, (6, 12)).astype(dtype))
+    W1 = sr.tensor(rng.integers(-2, 3, (12, 10)).astype(dtype), requires_grad=True, name="W1")
+    W2 = sr.tensor(rng.standard_normal((10, 3)).astype(dtype), requires_grad=True, name="W2")
+    loss = ((x @ W1).tanh() @ W2).sum()
+    tr = sr.trace(loss, [W1, W2])
+    return tr, W1, W2
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_whole_trace_is_identical_under_both_kernels(dtype):
+    with kernels.using("numpy"):
+        ref, R1, R2 = _mlp_trace(dtype)
+    modes = ["numba"] if kernels.AVAILABLE else []
+    for mode in modes:
+        with kernels.using(mode):
+            tr, W1, W2 = _mlp_trace(dtype)
+        for a, b in ((tr[W1], ref[R1]), (tr[W2], ref[R2])):
+            np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(tr.raw(W1)[1], ref.raw(R1)[1])
+        assert [s.index for s in tr.path(W1, (3, 4)).steps] == [s.index for s in ref.path(R1, (3, 4)).steps]
+    for t in (R1, R2):  # and every path's product is the reported value
+        for index in np.ndindex(*t.shape):
+            assert ref.path(t, index).value == pytest.approx(float(ref[t][index]), rel=1e-5)
+
+
+# -- the fast paths of the semirings' other primitives --------------------------------------------
+def test_sum_product_matmul_fast_paths_equal_plain_matmul():
+    rng = np.random.default_rng(8)
+    S = SumProduct()
+    g, w = rng.standard_normal((7, 1)), rng.standard_normal((1, 5))
+    np.testing.assert_array_equal(S.matmul(g, w), g @ w)  # k = 1: a broadcast multiply, same products
+    g0 = np.broadcast_to(rng.standard_normal((1, 6)), (7, 6))  # a 0 stride: copied before BLAS
+    w0 = rng.standard_normal((6, 4))
+    np.testing.assert_allclose(S.matmul(g0, w0), np.ascontiguousarray(g0) @ w0, rtol=1e-15)
+    np.testing.assert_allclose(S.matmul(w0.T, np.broadcast_to(w0[:, :1], (6, 3))), w0.T @ np.repeat(w0[:, :1], 3, 1))
+
+
+@pytest.mark.parametrize("shape,axes", [((5000, 3), (0,)), ((3, 700, 2), (0, 1)), ((40, 3), (0,)), ((5, 6), (1,))])
+def test_sum_product_sum_over_leading_axes(shape, axes):
+    g = np.random.default_rng(9).standard_normal(shape)
+    np.testing.assert_allclose(SumProduct().sum(g, axes), g.sum(axis=axes), rtol=1e-12, atol=1e-12)
+    f = g.astype(np.float32)
+    assert SumProduct().sum(f, axes).dtype == np.float32
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_max_abs_sum_over_one_axis_of_a_matrix(axis, keepdims):
+    rng = np.random.default_rng(10)
+    value = rng.integers(-2, 3, (6, 5)).astype(float)
+    ids = fresh_ids(rng, (6, 5))
+    out_v, out_i = MaxAbsProduct().sum((value, ids), (axis,), keepdims)
+    moved_v, moved_i = np.moveaxis(value, axis, -1), np.moveaxis(ids, axis, -1)
+    first = np.abs(moved_v).argmax(axis=-1)  # first occurrence: the documented tie rule
+    want_v = np.take_along_axis(moved_v, first[:, None], -1)[:, 0]
+    want_i = np.take_along_axis(moved_i, first[:, None], -1)[:, 0]
+    if keepdims:
+        want_v, want_i = np.expand_dims(want_v, axis), np.expand_dims(want_i, axis)
+    np.testing.assert_array_equal(out_v, want_v)
+    np.testing.assert_array_equal(out_i, want_i)
+    # ids broadcast along the reduced axis (as after scale) give the same result as materialized ones
+    b_ids = np.broadcast_to(ids[:1], value.shape)
+    np.testing.assert_array_equal(
+        MaxAbsProduct().sum((value, b_ids), (axis,), keepdims)[1],
+        MaxAbsProduct().sum((value, np.ascontiguousarray(b_ids)), (axis,), keepdims)[1],
+    )
+
+
+# -- the switch -----------------------------------------------------------------------------------
+def test_kernel_modes():
+    with pytest.raises(ValueError, match="kernel mode"):
+        kernels.use("fortran")
+    with kernels.using("numpy"):
+        assert not kernels.enabled() and kernels.mode() == "numpy"
+    assert kernels.enabled() == (kernels.AVAILABLE and kernels.mode() != "numpy")
+    if not kernels.AVAILABLE:
+        with pytest.raises(RuntimeError, match="numba"):
+            kernels.use("numba")
