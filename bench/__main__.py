@@ -43,6 +43,7 @@ def main(argv=None) -> int:
     for name in args.only or list(E.SPECS):
         t1 = time.perf_counter()
         print(f"{name}: {E.SPECS[name]['title']}", flush=True)
+        harness.set_threads(args.threads or None)  # again: libraries loaded since (scipy's BLAS) start unlimited
         results["experiments"][name] = E.run_experiment(name, mode, have, repeats, log=lambda s: print(s, flush=True))
         print(f"  ({time.perf_counter() - t1:.1f} s)", flush=True)
     results["wall_s"] = time.perf_counter() - t0

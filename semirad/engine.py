@@ -20,13 +20,17 @@ _component_stack: list = []
 
 
 class Node:
-    """One recorded tensor: ``op(*parents)`` with the op's saved ``ctx``; a leaf has no op."""
+    """One recorded tensor: ``op(*parents)``; a leaf has no op.
 
-    __slots__ = ("op", "ctx", "parents", "shape", "dtype", "seq", "name", "grad", "consumed", "component")
+    An op's node is also the op's context: ``xp``, ``params``, ``shapes`` (of the inputs) and what
+    the forward ``saved`` for the backward (one object per op instead of two: the tape is the hot path).
+    """
+
+    __slots__ = ("op", "parents", "shape", "dtype", "seq", "name", "grad", "consumed", "component",
+                 "xp", "params", "saved", "shapes")
 
     def __init__(self, op, ctx, parents, shape, dtype, name=None):
         self.op = op
-        self.ctx = ctx
         self.parents = parents
         self.shape = shape if type(shape) is tuple else tuple(shape)
         self.dtype = dtype
@@ -35,6 +39,16 @@ class Node:
         self.grad = None
         self.consumed = False
         self.component = "/".join(_component_stack) if _component_stack else None
+        if ctx is None:
+            self.xp = self.params = None
+            self.saved = self.shapes = ()
+        else:
+            self.xp, self.params, self.saved, self.shapes = ctx.xp, ctx.params, ctx.saved, ctx.shapes
+
+    @property
+    def ctx(self):
+        """The op's context (the node itself), None for a leaf."""
+        return None if self.op is None else self
 
     @property
     def op_name(self) -> str:
@@ -105,6 +119,25 @@ class component:
     def __exit__(self, *exc):
         _component_stack.pop()
         return False
+
+
+def record(op, parents: tuple, xp, params: dict, shapes: tuple) -> Node:
+    """The node of an op about to run: its forward fills ``saved``, the caller sets ``shape`` and ``dtype``."""
+    node = _new(Node)
+    node.op = op
+    node.parents = parents
+    node.xp = xp
+    node.params = params
+    node.shapes = shapes
+    node.saved = ()
+    node.seq = next(_creation_order)
+    node.name = node.grad = None
+    node.consumed = False
+    node.component = "/".join(_component_stack) if _component_stack else None
+    return node
+
+
+_new = object.__new__
 
 
 def current_component():
@@ -217,7 +250,7 @@ def sweep(
             needs = tuple([p is not None and p in on_path for p in parents])
         if True not in needs:
             continue
-        contributions = op.backward(node.ctx, g, semiring, needs)
+        contributions = op.backward(node, g, semiring, needs)  # an op's node is its context
         del g
         for parent, need, contribution in zip(parents, needs, contributions):
             if not need:

@@ -1,24 +1,30 @@
 """numba kernel: the max-abs-times contraction with argmax (MaxAbsProduct's ``matmul``).
 
 ``out[b, i, k] = v[i, j*] * w[j*, k]`` with ``j*`` the first ``j`` of largest ``|v[i, j] * w[j, k]|``,
-and ``out_ids[b, i, k] = ids[i, j*]`` — bit for bit what the numpy reference in
-:func:`semirad.backend.max_abs_matmul` computes, for finite inputs of one float dtype.
+and ``out_ids[b, i, k] = ids[i, j*]`` — bit for bit what the numpy reference
+:func:`semirad.backend.max_abs_matmul_reference` computes, for finite inputs of one float dtype.
 
-How it is fast. A task is one output row ``i`` and a chunk of ``kc`` output columns. The loop over
-``k`` is innermost and elementwise, so LLVM vectorizes it. ``j`` advances in groups of 8 rows of
-``w``: the max of the 8 products per lane is taken first (a multiply and a max per product, the
-value of ``max`` does not depend on the order), and only the group's max is compared with the
-running best (strict ``>``, so an earlier group keeps a tie) and the group's first ``j`` kept.
-A last pass over the chunk finds, inside the winning group, the first ``j`` whose product equals
-the best (the same float operations, so equality is exact), then writes the signed product and
-the id. Tasks whose row is 0 also fold ``w - w`` (0 when finite, NaN otherwise) into ``bad``,
-so the caller learns without an extra pass over ``w`` that a non-finite weight was seen and
-falls back to the numpy reference (whose NaN handling is numpy's ``argmax``).
+How it is fast. A task is a block of ``ROWS`` output rows and a chunk of ``CHUNK`` output columns.
+The loop over the columns ``k`` is innermost and elementwise, so LLVM vectorizes it (on chunk
+views indexed from 0: an index it cannot prove non-negative keeps numba's wrap-around test and
+stops the vectorizer). ``j`` advances in groups of 8 rows of ``w``: ``|w|`` of the group is
+written once to a small scratch shared by the task's rows; per lane, a tournament with strict
+``>`` at every match picks the group's largest product and its ``j`` (the earlier ``j`` on a tie),
+and one more strict ``>`` merges it into the running best, so an earlier group keeps a tie too.
+``|a * b| == |a| * |b|`` exactly, so the products compared are the reference's. The winning ``j``
+is kept as a float of the value dtype (lanes of one width vectorize; float32 is exact below
+``2**24``). A last pass writes the signed product ``v[i, j*] * w[j*, k]`` and the id.
+
+Non-finite input: tasks whose rows start at 0 fold ``|w| - |w|`` (0, or NaN for inf and NaN)
+into ``bad`` while they read ``w``, and the caller checks the values with one ``sum``; either
+way the caller returns None and the numpy reference runs, whose ``argmax`` decides what a NaN
+does (the trace then stops at the next vertex with a clear error, as before).
 """
 
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 from numba import njit, prange, types
@@ -280,6 +286,7 @@ def _batch_map(batch_shape: tuple, full: tuple) -> np.ndarray:
 
 
 _ZERO = np.zeros(1, dtype=np.int64)
+_PARALLEL = threading.Lock()
 
 
 def max_abs_matmul(values, ids, weights, dtype):
@@ -329,8 +336,12 @@ def _run(values, weights, ids, dtype, batch, nbatch, vix, wix, ids_of_w=0):
         nkc = (p + CHUNK - 1) // CHUNK
         nrb = (m + ROWS - 1) // ROWS
         ntasks = nbatch * nrb * nkc
-        run = _run_parallel if nbatch * m * n * p >= PARALLEL_MIN_WORK and ntasks > 1 else _run_serial
-        run(ntasks, nrb, nkc, CHUNK, ids_of_w, v, vix, w, wix, i, vix if not ids_of_w else wix, out_v, out_i, bad)
+        args = (ntasks, nrb, nkc, CHUNK, ids_of_w, v, vix, w, wix, i, vix if not ids_of_w else wix, out_v, out_i, bad)
+        if nbatch * m * n * p >= PARALLEL_MIN_WORK and ntasks > 1:
+            with _PARALLEL:  # numba's workqueue threading layer must not be entered by two threads at once
+                _run_parallel(*args)
+        else:
+            _run_serial(*args)
         if not math.isfinite(bad.sum()):
             return None
     return out_v.reshape(batch + (m, p)), out_i.reshape(batch + (m, p))

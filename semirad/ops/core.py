@@ -17,7 +17,10 @@ class OpIndexError(OpError, IndexError):
 
 
 class Context:
-    """What an op's forward saves for its backward; ``xp`` is the array namespace."""
+    """What an op's forward saves for its backward; ``xp`` is the array namespace.
+
+    An op that records passes its :class:`~semirad.engine.Node` instead, which has the same fields.
+    """
 
     __slots__ = ("xp", "params", "saved", "shapes")
 
@@ -75,7 +78,8 @@ def apply(op: Op, *inputs, **params):
     [3.0]
     """
     Tensor = _TENSOR or _tensor_class()
-    if len(inputs) == 2:  # binary ops and matmul: unrolled
+    n = len(inputs)
+    if n == 2:  # binary ops and matmul: unrolled, and called without packing arguments
         a, b = inputs
         if isinstance(a, Tensor):
             pa, a = a._node, a.data
@@ -89,9 +93,10 @@ def apply(op: Op, *inputs, **params):
             pb, sb = None, getattr(b, "shape", ())
         arrays, parents, shapes = (a, b), (pa, pb), (sa, sb)
         record = pa is not None or pb is not None
-    elif len(inputs) == 1 and isinstance(inputs[0], Tensor):  # unary ops
+    elif n == 1 and isinstance(inputs[0], Tensor):  # unary ops
         x = inputs[0]
-        arrays, parents, shapes = (x.data,), (x._node,), (x.data.shape,)
+        a = x.data
+        arrays, parents, shapes = (a,), (x._node,), (a.shape,)
         record = x._node is not None
     else:
         arrays, parents, shapes = [], [], []
@@ -108,10 +113,19 @@ def apply(op: Op, *inputs, **params):
                 parents.append(None)
                 shapes.append(getattr(x, "shape", ()))
         arrays, parents, shapes = tuple(arrays), tuple(parents), tuple(shapes)
+        n = 0
     xp = np if backend.cupy is None else backend.namespace(*arrays)
-    ctx = Context(xp, params, shapes)
+    record = record and engine._grad_enabled
+    ctx = engine.record(op, parents, xp, params, shapes) if record else Context(xp, params, shapes)
     try:
-        out = op.forward(ctx, *arrays, **params)
+        if params:
+            out = op.forward(ctx, *arrays, **params)
+        elif n == 2:
+            out = op.forward(ctx, a, b)
+        elif n == 1:
+            out = op.forward(ctx, a)
+        else:
+            out = op.forward(ctx, *arrays)
     except OpError:
         raise
     except (ValueError, IndexError, TypeError, np.exceptions.AxisError) as error:
@@ -122,7 +136,12 @@ def apply(op: Op, *inputs, **params):
         out = xp.asarray(out)
     t = _new(Tensor)
     t.data = out
-    t._node = engine.Node(op, ctx, parents, out.shape, out.dtype) if record and engine._grad_enabled else None
+    if record:
+        ctx.shape = out.shape
+        ctx.dtype = out.dtype
+        t._node = ctx
+    else:
+        t._node = None
     t._name = None
     return t
 

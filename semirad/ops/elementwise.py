@@ -19,13 +19,13 @@ class Unary(Op):
         self.name, self._forward, self._partial = name, forward, partial
 
     def forward(self, ctx, x, **params):
-        y = self._forward(ctx.xp, x, **params)
+        y = self._forward(ctx.xp, x, **params) if params else self._forward(ctx.xp, x)
         ctx.saved = (x, y)
         return y
 
     def backward(self, ctx, g, S, needs):
         x, y = ctx.saved
-        weight = self._partial(ctx.xp, x, y, **ctx.params)
+        weight = self._partial(ctx.xp, x, y, **ctx.params) if ctx.params else self._partial(ctx.xp, x, y)
         return (g if weight is None else S.scale(g, weight),)
 
 
@@ -36,7 +36,7 @@ class Binary(Op):
         self.name, self._forward, self._partials = name, forward, (partial_a, partial_b)
 
     def forward(self, ctx, a, b, **params):
-        y = self._forward(ctx.xp, a, b, **params)
+        y = self._forward(ctx.xp, a, b, **params) if params else self._forward(ctx.xp, a, b)
         ctx.saved = (a, b, y)
         return y
 
