@@ -1,0 +1,430 @@
+"""CUDA C sources of the MaxAbsProduct kernels (compiled by :mod:`semirad.kernels.cuda` with cupy).
+
+One self-contained source per value dtype (``float`` or ``double``), NVRTC-compatible (no headers,
+only built-ins), ``extern "C"`` entry points named ``<kernel>_f32`` / ``<kernel>_f64``.
+The semantics every kernel reproduces bit for bit are those of
+:func:`semirad.backend.max_abs_matmul_reference` and :func:`semirad.backend.scatter_max_abs`;
+``docs/gpu.md`` explains the schemes. Summary:
+
+``max_abs_mm_tiled`` — ``out[b,i,k] = A[b,i,j*] * B[b,j*,k]``, ``out_ids[b,i,k] = ids[b,i,j*]``,
+``j*`` the first ``j`` of largest ``|A[b,i,j] * B[b,j,k]|``. A block owns a 64×64 output tile,
+each of its 256 threads a 4×4 register tile; ``|A|`` and ``|B|`` go through shared memory in
+slices of ``TILE_K`` = 16 values of ``j``. The inner loop is one multiply and one ``fmax`` per
+product: a running max ``run`` per output, no select, no index. After each slice a thread checks
+``run > prev`` per output (16 compares per 256 products) and remembers the slice ``bt`` in which
+the running max last grew strictly; the first ``j`` reaching the final max lies in that slice
+(every product before it is smaller), so after the loop a rescan of those ``TILE_K`` products,
+recomputed with the same rounding (``|a * b| == |a| * |b|`` exactly), finds it: the first ``j``
+whose product equals ``run``. Slices are visited in order and the check is strict, so ties go to
+the earliest slice, and the rescan goes upwards, so to the first ``j``: the reference's rule.
+Non-finite input (inf, NaN) would make ``fmax`` disagree with ``argmax`` (which takes the first
+NaN): the loads record it and a block that saw any runs an exact NaN-aware scan for its outputs
+instead (slow, but only where the sweep is about to fail on non-finite values anyway).
+
+``max_abs_mv_rows`` / ``max_abs_mv_cols`` / ``max_abs_mv_finalize`` — matrix-vector products
+(one side of the contraction has a single row or column: batch-1 rows of a dense layer).
+Memory-bound, so a NaN-aware select per product costs nothing. Output ``r`` contracts row ``r``
+(``rows``: one warp per output, lanes stride over ``j``, warp-shuffle reduction) or column ``r``
+(``cols``: 32 consecutive outputs per block read coalesced rows of ``A``, 8 ``j``-lanes reduced in
+shared memory) of ``A`` with the vector ``x``. ``j`` is split into ``gridDim.y`` chunks to fill
+the GPU; each chunk writes a partial ``(max, first j)`` and ``finalize`` merges the chunks in
+order and writes the signed product and the id. Every merge prefers the larger ``|product|``,
+then the smaller ``j``, and NaN over everything (``argmax``'s rule).
+
+``scatter_max_abs_*`` — ⊕-scatter with argmax: per target keep the value of largest ``|value|``,
+ties to the smallest id, then to the earliest entry (``lexsort`` is stable); NaN loses to every
+number (it sorts last). Three atomic passes and a write, exact and deterministic:
+(1) ``atomicMax`` of an order-preserving unsigned key of ``|value|`` (``bits(|v|) + 1``; 0 for NaN);
+(2) among the entries whose key equals the target's, ``atomicMin`` of the id (into ``out_ids``,
+initialised to NO_PATH); (3) among those whose id equals it too, ``atomicMin`` of the entry index;
+(4) each target copies the value of that entry.
+"""
+
+from __future__ import annotations
+
+from string import Template
+
+import numpy as np
+
+#: output tile of one block of the tiled contraction (rows, columns), and slice of ``j`` per step
+TILE_M, TILE_N, TILE_K = 64, 64, 16
+#: outputs per thread (rows, columns)
+THREAD_M, THREAD_N = 4, 4
+#: threads per block of the tiled contraction
+TILE_THREADS = (TILE_M // THREAD_M) * (TILE_N // THREAD_N)
+#: warps (outputs) per block of ``max_abs_mv_rows``
+MV_WARPS = 8
+#: block of ``max_abs_mv_cols``: outputs (x) by ``j``-lanes (y)
+MV_COLS_X, MV_COLS_Y = 32, 8
+#: threads per block of the element-wise kernels (finalize, scatter)
+FLAT_THREADS = 256
+
+#: kernel names without the dtype suffix
+TILED = "max_abs_mm_tiled"
+MV_ROWS = "max_abs_mv_rows"
+MV_COLS = "max_abs_mv_cols"
+MV_FINALIZE = "max_abs_mv_finalize"
+SCATTER_KEY = "scatter_max_abs_key"
+SCATTER_ID = "scatter_max_abs_id"
+SCATTER_ENTRY = "scatter_max_abs_entry"
+SCATTER_WRITE = "scatter_max_abs_write"
+KERNELS = (TILED, MV_ROWS, MV_COLS, MV_FINALIZE, SCATTER_KEY, SCATTER_ID, SCATTER_ENTRY, SCATTER_WRITE)
+
+#: compiler options (NVRTC and nvcc): no fused multiply-add anywhere near a compared product
+OPTIONS = ("--fmad=false",)
+
+_TYPES = {
+    np.dtype(np.float32): dict(
+        T="float", SUF="f32", ABS="fabsf", FMAX="fmaxf", MAXF="3.402823466e+38f", KEY="unsigned int",
+        KEYBITS="__float_as_uint",
+    ),
+    np.dtype(np.float64): dict(
+        T="double", SUF="f64", ABS="fabs", FMAX="fmax", MAXF="1.7976931348623157e+308", KEY="unsigned long long",
+        KEYBITS="(unsigned long long)__double_as_longlong",
+    ),
+}
+
+_SOURCE = Template(r"""
+// semirad MaxAbsProduct kernels, value type $T (generated by semirad/kernels/cuda_sources.py)
+#define BM $TILE_M
+#define BN $TILE_N
+#define BK $TILE_K
+#define TM $THREAD_M
+#define TN $THREAD_N
+#define NT $TILE_THREADS
+#define PAD 4
+#define MV_WARPS $MV_WARPS
+#define MV_CX $MV_COLS_X
+#define MV_CY $MV_COLS_Y
+#define NO_J 0x7fffffff
+#define NO_ENTRY 0x7fffffffffffffffLL
+// grid-stride loop of a flat kernel over [0, N)
+#define FOR_EACH(e, N)                                                        \
+    for (long long e = (long long)blockIdx.x * blockDim.x + threadIdx.x; e < (N); \
+         e += (long long)gridDim.x * blockDim.x)
+
+// true when product pv (at j = pj) beats the best so far (bv at bj) under argmax's rule:
+// NaN beats every number (the first NaN wins), then the larger value, then the smaller j
+__device__ __forceinline__ bool better_$SUF($T pv, int pj, $T bv, int bj) {
+    const bool pn = pv != pv, bn = bv != bv;
+    if (pn || bn) return pn && (!bn || pj < bj);
+    return pv > bv || (pv == bv && pj < bj);
+}
+
+// ---------------------------------------------------------------------------------------------
+// (a) tiled contraction with argmax: out[b,i,k] = A[b,i,j*] * B[b,j*,k], out_i[b,i,k] = ids[b,i,j*]
+//     A[b] at A + aoff[b], element (i, j) at i*lda + j; B[b] at B + boff[b], (j, k) at j*ldb + k;
+//     ids (i, j) of batch b at ids + ioff[b] + i*ids_si + j*ids_sj; outputs C-contiguous (nb, m, p).
+// ---------------------------------------------------------------------------------------------
+extern "C" __global__ void __launch_bounds__(NT)
+${TILED}_$SUF(const $T* __restrict__ A, const long long* __restrict__ aoff, long long lda,
+              const $T* __restrict__ B, const long long* __restrict__ boff, long long ldb,
+              const long long* __restrict__ ids, const long long* __restrict__ ioff,
+              long long ids_si, long long ids_sj,
+              $T* __restrict__ out_v, long long* __restrict__ out_i,
+              long long nb, int m, int n, int p)
+{
+    __shared__ __align__(16) $T As[BK][BM + PAD];  // |A| of the slice, transposed: As[j][i]
+    __shared__ __align__(16) $T Bs[BK][BN + PAD];  // |B| of the slice: Bs[j][k]
+    const int tid = threadIdx.x;
+    const int tx = tid % (BN / TN);
+    const int ty = tid / (BN / TN);
+    const long long tiles_m = (m + BM - 1) / BM;
+    const long long tiles_n = (p + BN - 1) / BN;
+    const long long total = nb * tiles_m * tiles_n;
+    const int nslices = (n + BK - 1) / BK;
+    const $T maxf = $MAXF;
+
+    for (long long t = blockIdx.x; t < total; t += gridDim.x) {
+        const long long b = t / (tiles_m * tiles_n);
+        const long long rem = t - b * tiles_m * tiles_n;
+        const int i0 = (int)(rem / tiles_n) * BM;
+        const int k0 = (int)(rem % tiles_n) * BN;
+        const $T* __restrict__ Ab = A + aoff[b];
+        const $T* __restrict__ Bb = B + boff[b];
+
+        $T run[TM][TN], prev[TM][TN];
+        int bt[TM][TN];
+#pragma unroll
+        for (int r = 0; r < TM; ++r)
+#pragma unroll
+            for (int c = 0; c < TN; ++c) { run[r][c] = ($T)(-1); prev[r][c] = ($T)(-1); bt[r][c] = 0; }
+
+        int bad = 0;  // this thread loaded a non-finite value
+        $T ra[BM * BK / NT], rb[BK * BN / NT];  // the next slice, prefetched into registers
+
+#define LOAD_SLICE(S)                                                                        \
+        {                                                                                    \
+            const int jb = (S) * BK;                                                         \
+            _Pragma("unroll")                                                                \
+            for (int l = 0; l < BM * BK / NT; ++l) {                                         \
+                const int e = tid + l * NT, am = e / BK, ak = e % BK;                        \
+                const int gi = i0 + am, gj = jb + ak;                                        \
+                const $T x = (gi < m && gj < n) ? Ab[(long long)gi * lda + gj] : ($T)0;      \
+                const $T ax = $ABS(x);                                                       \
+                bad |= !(ax <= maxf);                                                        \
+                ra[l] = ax;                                                                  \
+            }                                                                                \
+            _Pragma("unroll")                                                                \
+            for (int l = 0; l < BK * BN / NT; ++l) {                                         \
+                const int e = tid + l * NT, bk = e / BN, bn = e % BN;                        \
+                const int gj = jb + bk, gk = k0 + bn;                                        \
+                const $T x = (gj < n && gk < p) ? Bb[(long long)gj * ldb + gk] : ($T)0;      \
+                const $T ax = $ABS(x);                                                       \
+                bad |= !(ax <= maxf);                                                        \
+                rb[l] = ax;                                                                  \
+            }                                                                                \
+        }
+
+        LOAD_SLICE(0)
+        for (int s = 0; s < nslices; ++s) {
+#pragma unroll
+            for (int l = 0; l < BM * BK / NT; ++l) { const int e = tid + l * NT; As[e % BK][e / BK] = ra[l]; }
+#pragma unroll
+            for (int l = 0; l < BK * BN / NT; ++l) { const int e = tid + l * NT; Bs[e / BN][e % BN] = rb[l]; }
+            __syncthreads();
+            if (s + 1 < nslices) LOAD_SLICE(s + 1)
+#pragma unroll
+            for (int kk = 0; kk < BK; ++kk) {
+                $T a[TM], w[TN];
+#pragma unroll
+                for (int r = 0; r < TM; ++r) a[r] = As[kk][ty * TM + r];
+#pragma unroll
+                for (int c = 0; c < TN; ++c) w[c] = Bs[kk][tx * TN + c];
+#pragma unroll
+                for (int r = 0; r < TM; ++r)
+#pragma unroll
+                    for (int c = 0; c < TN; ++c) run[r][c] = $FMAX(run[r][c], a[r] * w[c]);
+            }
+            // checkpoint: the slice in which the running max last grew strictly
+#pragma unroll
+            for (int r = 0; r < TM; ++r)
+#pragma unroll
+                for (int c = 0; c < TN; ++c)
+                    if (run[r][c] > prev[r][c]) { prev[r][c] = run[r][c]; bt[r][c] = s; }
+            __syncthreads();
+        }
+#undef LOAD_SLICE
+        bad = __syncthreads_or(bad);
+
+#pragma unroll
+        for (int r = 0; r < TM; ++r) {
+            const int i = i0 + ty * TM + r;
+            if (i >= m) continue;
+            const $T* __restrict__ arow = Ab + (long long)i * lda;
+#pragma unroll
+            for (int c = 0; c < TN; ++c) {
+                const int k = k0 + tx * TN + c;
+                if (k >= p) continue;
+                int jw;
+                if (!bad) {  // rescan the winning slice: the first j whose product equals the max
+                    const int js = bt[r][c] * BK;
+                    const int je = min(n, js + BK);
+                    const $T best = run[r][c];
+                    jw = js;
+                    for (int j = js; j < je; ++j)
+                        if ($ABS(arow[j]) * $ABS(Bb[(long long)j * ldb + k]) == best) { jw = j; break; }
+                } else {  // non-finite input in this block: exact scan with argmax's NaN rule
+                    $T best = ($T)(-1);
+                    jw = NO_J;
+                    for (int j = 0; j < n; ++j) {
+                        const $T q = $ABS(arow[j]) * $ABS(Bb[(long long)j * ldb + k]);
+                        if (better_$SUF(q, j, best, jw)) { best = q; jw = j; }
+                    }
+                }
+                const long long o = (b * m + i) * (long long)p + k;
+                out_v[o] = arow[jw] * Bb[(long long)jw * ldb + k];
+                out_i[o] = ids[ioff[b] + (long long)i * ids_si + (long long)jw * ids_sj];
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// (b) matrix-vector: out[r] = A(r, j*) * x[j*], out_i[r] = ids[r*ids_sr + j*ids_sj],
+//     j* = first argmax_j |A(r, j) * x[j]|, A(r, j) = A[r*lda + j] (rows) or A[j*lda + r] (cols).
+//     Partial kernels: chunk s = blockIdx.y of j writes (max, first j) to part_*[s*R + r].
+// ---------------------------------------------------------------------------------------------
+extern "C" __global__ void __launch_bounds__(MV_WARPS * 32)
+${MV_ROWS}_$SUF(const $T* __restrict__ A, long long lda, const $T* __restrict__ x, long long incx,
+                int n, long long R, int chunk, $T* __restrict__ part_v, int* __restrict__ part_j)
+{
+    const int lane = threadIdx.x & 31;
+    const long long r = (long long)blockIdx.x * MV_WARPS + (threadIdx.x >> 5);
+    if (r >= R) return;  // the whole warp leaves together
+    const int s = blockIdx.y;
+    const int j0 = s * chunk;
+    const int j1 = min(n, j0 + chunk);
+    const $T* __restrict__ row = A + r * lda;
+    $T best = ($T)(-1);
+    int bj = NO_J;
+    int j = j0 + lane;
+    for (; j + 96 < j1; j += 128) {  // four loads in flight per lane, compared in order of j
+        const $T a0 = row[j], a1 = row[j + 32], a2 = row[j + 64], a3 = row[j + 96];
+        const $T x0 = x[(long long)j * incx], x1 = x[(long long)(j + 32) * incx];
+        const $T x2 = x[(long long)(j + 64) * incx], x3 = x[(long long)(j + 96) * incx];
+        const $T q0 = $ABS(a0) * $ABS(x0), q1 = $ABS(a1) * $ABS(x1);
+        const $T q2 = $ABS(a2) * $ABS(x2), q3 = $ABS(a3) * $ABS(x3);
+        if (better_$SUF(q0, j, best, bj)) { best = q0; bj = j; }
+        if (better_$SUF(q1, j + 32, best, bj)) { best = q1; bj = j + 32; }
+        if (better_$SUF(q2, j + 64, best, bj)) { best = q2; bj = j + 64; }
+        if (better_$SUF(q3, j + 96, best, bj)) { best = q3; bj = j + 96; }
+    }
+    for (; j < j1; j += 32) {
+        const $T q = $ABS(row[j]) * $ABS(x[(long long)j * incx]);
+        if (better_$SUF(q, j, best, bj)) { best = q; bj = j; }
+    }
+#pragma unroll
+    for (int off = 16; off > 0; off >>= 1) {
+        const $T ov = __shfl_down_sync(0xffffffffu, best, off);
+        const int oj = __shfl_down_sync(0xffffffffu, bj, off);
+        if (better_$SUF(ov, oj, best, bj)) { best = ov; bj = oj; }
+    }
+    if (lane == 0) { part_v[s * R + r] = best; part_j[s * R + r] = bj; }
+}
+
+extern "C" __global__ void __launch_bounds__(MV_CX * MV_CY)
+${MV_COLS}_$SUF(const $T* __restrict__ A, long long lda, const $T* __restrict__ x, long long incx,
+                int n, long long R, int chunk, $T* __restrict__ part_v, int* __restrict__ part_j)
+{
+    __shared__ $T sv[MV_CY][MV_CX];
+    __shared__ int sj[MV_CY][MV_CX];
+    const int tx = threadIdx.x, ty = threadIdx.y;
+    const long long r = (long long)blockIdx.x * MV_CX + tx;
+    const int s = blockIdx.y;
+    const int j0 = s * chunk;
+    const int j1 = min(n, j0 + chunk);
+    $T best = ($T)(-1);
+    int bj = NO_J;
+    if (r < R) {
+        int j = j0 + ty;
+        for (; j + 3 * MV_CY < j1; j += 4 * MV_CY) {
+            const $T a0 = A[(long long)j * lda + r], a1 = A[(long long)(j + MV_CY) * lda + r];
+            const $T a2 = A[(long long)(j + 2 * MV_CY) * lda + r], a3 = A[(long long)(j + 3 * MV_CY) * lda + r];
+            const $T x0 = x[(long long)j * incx], x1 = x[(long long)(j + MV_CY) * incx];
+            const $T x2 = x[(long long)(j + 2 * MV_CY) * incx], x3 = x[(long long)(j + 3 * MV_CY) * incx];
+            const $T q0 = $ABS(a0) * $ABS(x0), q1 = $ABS(a1) * $ABS(x1);
+            const $T q2 = $ABS(a2) * $ABS(x2), q3 = $ABS(a3) * $ABS(x3);
+            if (better_$SUF(q0, j, best, bj)) { best = q0; bj = j; }
+            if (better_$SUF(q1, j + MV_CY, best, bj)) { best = q1; bj = j + MV_CY; }
+            if (better_$SUF(q2, j + 2 * MV_CY, best, bj)) { best = q2; bj = j + 2 * MV_CY; }
+            if (better_$SUF(q3, j + 3 * MV_CY, best, bj)) { best = q3; bj = j + 3 * MV_CY; }
+        }
+        for (; j < j1; j += MV_CY) {
+            const $T q = $ABS(A[(long long)j * lda + r]) * $ABS(x[(long long)j * incx]);
+            if (better_$SUF(q, j, best, bj)) { best = q; bj = j; }
+        }
+    }
+    sv[ty][tx] = best;
+    sj[ty][tx] = bj;
+    __syncthreads();
+    if (ty == 0 && r < R) {
+#pragma unroll
+        for (int q = 1; q < MV_CY; ++q)
+            if (better_$SUF(sv[q][tx], sj[q][tx], best, bj)) { best = sv[q][tx]; bj = sj[q][tx]; }
+        part_v[s * R + r] = best;
+        part_j[s * R + r] = bj;
+    }
+}
+
+extern "C" __global__ void
+${MV_FINALIZE}_$SUF(const $T* __restrict__ part_v, const int* __restrict__ part_j, int S, long long R,
+                    const $T* __restrict__ A, long long lda, int a_rows, const $T* __restrict__ x, long long incx,
+                    const long long* __restrict__ ids, long long ids_sr, long long ids_sj,
+                    $T* __restrict__ out_v, long long* __restrict__ out_i)
+{
+    FOR_EACH(r, R) {
+        $T best = part_v[r];
+        int bj = part_j[r];
+        for (int s = 1; s < S; ++s) {  // chunks in order of j
+            const $T v = part_v[s * R + r];
+            const int j = part_j[s * R + r];
+            if (better_$SUF(v, j, best, bj)) { best = v; bj = j; }
+        }
+        const long long j = bj;
+        const $T a = a_rows ? A[r * lda + j] : A[j * lda + r];
+        out_v[r] = a * x[j * incx];
+        out_i[r] = ids[r * ids_sr + j * ids_sj];
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// (c) scatter with argmax: per target t, the entry of largest |value| (NaN lowest), then smallest
+//     id, then smallest entry index. keys (0), out_i (NO_PATH), win (NO_ENTRY) are initialised by
+//     the caller; out_v (0) receives the winners' values. Positions outside [0, size) are skipped.
+// ---------------------------------------------------------------------------------------------
+__device__ __forceinline__ $KEY max_abs_key_$SUF($T v) {
+    // non-negative IEEE values order like their bit patterns; +1 keeps 0 free for NaN
+    return (v != v) ? ($KEY)0 : ($KEY)($KEYBITS($ABS(v))) + ($KEY)1;
+}
+
+extern "C" __global__ void
+${SCATTER_KEY}_$SUF(const long long* __restrict__ pos, const $T* __restrict__ vals, long long N,
+                    long long size, $KEY* __restrict__ keys)
+{
+    FOR_EACH(e, N) {
+        const long long t = pos[e];
+        if (t >= 0 && t < size) atomicMax(&keys[t], max_abs_key_$SUF(vals[e]));
+    }
+}
+
+extern "C" __global__ void
+${SCATTER_ID}_$SUF(const long long* __restrict__ pos, const $T* __restrict__ vals,
+                   const long long* __restrict__ ids, long long N, long long size,
+                   const $KEY* __restrict__ keys, long long* __restrict__ out_i)
+{
+    FOR_EACH(e, N) {
+        const long long t = pos[e];
+        if (t >= 0 && t < size && max_abs_key_$SUF(vals[e]) == keys[t]) atomicMin(&out_i[t], ids[e]);
+    }
+}
+
+extern "C" __global__ void
+${SCATTER_ENTRY}_$SUF(const long long* __restrict__ pos, const $T* __restrict__ vals,
+                      const long long* __restrict__ ids, long long N, long long size,
+                      const $KEY* __restrict__ keys, const long long* __restrict__ out_i,
+                      long long* __restrict__ win)
+{
+    FOR_EACH(e, N) {
+        const long long t = pos[e];
+        if (t >= 0 && t < size && max_abs_key_$SUF(vals[e]) == keys[t] && ids[e] == out_i[t]) atomicMin(&win[t], e);
+    }
+}
+
+extern "C" __global__ void
+${SCATTER_WRITE}_$SUF(const $T* __restrict__ vals, const long long* __restrict__ win, long long size,
+                      $T* __restrict__ out_v)
+{
+    FOR_EACH(t, size) {
+        const long long w = win[t];
+        if (w != NO_ENTRY) out_v[t] = vals[w];
+    }
+}
+""")
+
+
+def dtypes() -> tuple:
+    """The value dtypes the kernels are generated for."""
+    return tuple(_TYPES)
+
+
+def source(dtype) -> str:
+    """The CUDA source of every kernel for value ``dtype`` (float32 or float64).
+
+    >>> src = source(np.float32)
+    >>> "max_abs_mm_tiled_f32" in src and "double" not in src
+    True
+    """
+    subs = _TYPES[np.dtype(dtype)]
+    return _SOURCE.substitute(
+        subs,
+        TILE_M=TILE_M, TILE_N=TILE_N, TILE_K=TILE_K, THREAD_M=THREAD_M, THREAD_N=THREAD_N,
+        TILE_THREADS=TILE_THREADS, MV_WARPS=MV_WARPS, MV_COLS_X=MV_COLS_X, MV_COLS_Y=MV_COLS_Y,
+        TILED=TILED, MV_ROWS=MV_ROWS, MV_COLS=MV_COLS, MV_FINALIZE=MV_FINALIZE, SCATTER_KEY=SCATTER_KEY,
+        SCATTER_ID=SCATTER_ID, SCATTER_ENTRY=SCATTER_ENTRY, SCATTER_WRITE=SCATTER_WRITE,
+    )
+
+
+def kernel_name(name: str, dtype) -> str:
+    """The ``extern "C"`` name of kernel ``name`` for value ``dtype``: ``name + "_f32"`` or ``"_f64"``."""
+    return f"{name}_{_TYPES[np.dtype(dtype)]['SUF']}"
