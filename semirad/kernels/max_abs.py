@@ -38,6 +38,32 @@ CHUNK = 512
 
 
 @njit(cache=True, inline="always")
+def _tournament8(p0, p1, p2, p3, p4, p5, p6, p7, j0, j1, j2, j3, j4, j5, j6, j7):
+    """The largest of 8 products and its j, by a tournament with strict '>' at every match: the
+    earlier j wins a tie."""
+    c = p1 > p0
+    q01 = p1 if c else p0
+    i01 = j1 if c else j0
+    c = p3 > p2
+    q23 = p3 if c else p2
+    i23 = j3 if c else j2
+    c = p5 > p4
+    q45 = p5 if c else p4
+    i45 = j5 if c else j4
+    c = p7 > p6
+    q67 = p7 if c else p6
+    i67 = j7 if c else j6
+    c = q23 > q01
+    qa = q23 if c else q01
+    ia = i23 if c else i01
+    c = q67 > q45
+    qb = q67 if c else q45
+    ib = i67 if c else i45
+    c = qb > qa
+    return (qb if c else qa), (ib if c else ia)
+
+
+@njit(cache=True, inline="always")
 def _update8(best, ix, a, w0, w1, w2, w3, w4, w5, w6, w7, j, kn):
     """Fold 8 rows of ``|w|`` (rows ``j .. j+7``, times ``|a[j..j+7]|``) into the running best of one row.
 
@@ -61,28 +87,7 @@ def _update8(best, ix, a, w0, w1, w2, w3, w4, w5, w6, w7, j, kn):
         p5 = a5 * w5[k]
         p6 = a6 * w6[k]
         p7 = a7 * w7[k]
-        # a tournament with strict '>' at every match: the earlier j wins a tie
-        c = p1 > p0
-        q01 = p1 if c else p0
-        i01 = j1 if c else j0
-        c = p3 > p2
-        q23 = p3 if c else p2
-        i23 = j3 if c else j2
-        c = p5 > p4
-        q45 = p5 if c else p4
-        i45 = j5 if c else j4
-        c = p7 > p6
-        q67 = p7 if c else p6
-        i67 = j7 if c else j6
-        c = q23 > q01
-        qa = q23 if c else q01
-        ia = i23 if c else i01
-        c = q67 > q45
-        qb = q67 if c else q45
-        ib = i67 if c else i45
-        c = qb > qa
-        q = qb if c else qa
-        iq = ib if c else ia
+        q, iq = _tournament8(p0, p1, p2, p3, p4, p5, p6, p7, j0, j1, j2, j3, j4, j5, j6, j7)
         old = best[k]
         c = q > old
         best[k] = q if c else old
@@ -110,28 +115,7 @@ def _update8_abs(best, ix, a, w0, w1, w2, w3, w4, w5, w6, w7, j, kn):
         p5 = a5 * abs(w5[k])
         p6 = a6 * abs(w6[k])
         p7 = a7 * abs(w7[k])
-        # a tournament with strict '>' at every match: the earlier j wins a tie
-        c = p1 > p0
-        q01 = p1 if c else p0
-        i01 = j1 if c else j0
-        c = p3 > p2
-        q23 = p3 if c else p2
-        i23 = j3 if c else j2
-        c = p5 > p4
-        q45 = p5 if c else p4
-        i45 = j5 if c else j4
-        c = p7 > p6
-        q67 = p7 if c else p6
-        i67 = j7 if c else j6
-        c = q23 > q01
-        qa = q23 if c else q01
-        ia = i23 if c else i01
-        c = q67 > q45
-        qb = q67 if c else q45
-        ib = i67 if c else i45
-        c = qb > qa
-        q = qb if c else qa
-        iq = ib if c else ia
+        q, iq = _tournament8(p0, p1, p2, p3, p4, p5, p6, p7, j0, j1, j2, j3, j4, j5, j6, j7)
         old = best[k]
         c = q > old
         best[k] = q if c else old
