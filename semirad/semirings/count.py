@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
-from .base import Semiring
+from .sum_product import SumProduct
 
 
 def _edges(xp, weights):
     return (xp.asarray(weights) != 0).astype(np.float64)
 
 
-class Count(Semiring):
+class Count(SumProduct):
     """How many paths through non-zero partials join an element to the output (float64).
 
     Parallel edges count separately: in ``x * x`` each element of ``x`` has two paths.
@@ -31,37 +31,12 @@ class Count(Semiring):
     def seed(self, array):
         return _edges(backend.namespace(array), array)
 
-    def shape(self, g):
-        return tuple(g.shape)
-
     def to_array(self, g, dtype):
         """The counts as float64 (``dtype`` is ignored: counts outgrow float32's integers)."""
         return g
 
-    def add(self, a, b):
-        return a + b
-
-    def scale(self, g, weights):
-        return g * _edges(backend.namespace(g), weights)
-
-    def sum(self, g, axes, keepdims=False):
-        return g.sum(axis=axes, keepdims=keepdims)
-
-    def matmul(self, g, weights):
-        return g @ _edges(backend.namespace(g, weights), weights)
-
-    def scatter(self, g, index, shape, unique):
-        xp = backend.namespace(g)
-        if unique:
-            out = xp.zeros(shape, dtype=np.float64)
-            out[index] = g
-            return out
-        size = int(np.prod(shape, dtype=np.int64))
-        positions = backend.flat_positions(xp, shape, index)
-        return backend.scatter_add(xp, positions, xp.broadcast_to(g, positions.shape), size).reshape(shape)
-
-    def map(self, g, fn):
-        return fn(g)
+    def edge_weights(self, weights):
+        return _edges(backend.namespace(weights) if hasattr(weights, "shape") else np, weights)
 
     def times(self, a, b):
         """``a ⊗ b`` of two values: not used by the sweep, which only scales by weights."""

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from .. import backend
-from .base import Semiring
+from .sum_product import SumProduct
 
 
-class SumAbs(Semiring):
+class SumAbs(SumProduct):
     """For every element, the sum over its paths of ``|product of partials|``.
 
     It bounds the gradient (``|grad| <= sum_abs``) and equals it where no two paths cancel.
@@ -21,42 +19,11 @@ class SumAbs(Semiring):
 
     name = "sum-abs"
 
-    def zeros(self, xp, shape, dtype):
-        return xp.zeros(shape, dtype=dtype)
-
     def seed(self, array):
         return backend.namespace(array).abs(array)
 
-    def shape(self, g):
-        return tuple(g.shape)
-
-    def to_array(self, g, dtype):
-        return g.astype(dtype, copy=False)
-
-    def add(self, a, b):
-        return a + b
-
-    def scale(self, g, weights):
-        return g * backend.namespace(g).abs(weights)
-
-    def sum(self, g, axes, keepdims=False):
-        return g.sum(axis=axes, keepdims=keepdims)
-
-    def matmul(self, g, weights):
-        return g @ backend.namespace(g, weights).abs(weights)
-
-    def scatter(self, g, index, shape, unique):
-        xp = backend.namespace(g)
-        if unique:
-            out = xp.zeros(shape, dtype=g.dtype)
-            out[index] = g
-            return out
-        size = int(np.prod(shape, dtype=np.int64))
-        positions = backend.flat_positions(xp, shape, index)
-        return backend.scatter_add(xp, positions, xp.broadcast_to(g, positions.shape), size).reshape(shape)
-
-    def map(self, g, fn):
-        return fn(g)
+    def edge_weights(self, weights):
+        return abs(weights)
 
     def times(self, a, b):
         """``a ⊗ b`` of two values: not used by the sweep, which only scales by weights."""

@@ -36,8 +36,16 @@ class SumProduct(Semiring):
     def add(self, a, b):
         return a + b
 
+    def edge_weights(self, weights):
+        """The real weight each edge carries in this semiring (SumProduct: the partial itself).
+
+        Semirings that are SumProduct over transformed weights (SumAbs: ``|w|``, Count: ``w != 0``)
+        override only this.
+        """
+        return weights
+
     def scale(self, g, weights):
-        return g * weights
+        return g * self.edge_weights(weights)
 
     def sum(self, g, axes, keepdims=False):
         k = len(axes)
@@ -53,6 +61,7 @@ class SumProduct(Semiring):
         return g.sum(axis=axes, keepdims=keepdims)
 
     def matmul(self, g, weights):
+        weights = self.edge_weights(weights)
         if g.shape[-1] == 1:  # one product per output element (an outer product): BLAS is slow at k = 1
             return g * weights
         # numpy's matmul leaves BLAS for a loop 50x slower when an operand has a 0 stride (a broadcast
