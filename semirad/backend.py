@@ -82,6 +82,17 @@ def scatter_max_abs(xp, positions, values, ids, size: int):
 
     Returns ``(value, id)`` arrays of length ``size``; untouched positions hold ``(0, NO_PATH)``.
     """
+    return scatter_max_abs_reference(xp, positions, values, ids, size)
+
+
+def scatter_max_abs_reference(xp, positions, values, ids, size: int):
+    """:func:`scatter_max_abs` in plain array operations (one ``lexsort``): the algorithm that the
+    compiled kernels must reproduce and fall back to.
+
+    >>> v, i = scatter_max_abs_reference(np, np.array([1, 1, 0]), np.array([2., -2., 1.]), np.array([7, 5, 3]), 3)
+    >>> v.tolist(), i.tolist()
+    ([1.0, -2.0, 0.0], [3, 5, 9223372036854775807])
+    """
     positions = positions.ravel()
     values = values.ravel()
     ids = ids.ravel()

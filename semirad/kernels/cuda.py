@@ -296,8 +296,10 @@ def scatter_max_abs(xp, positions, values, ids, size: int):
     Same arguments and result as :func:`semirad.backend.scatter_max_abs`: ``(value, id)`` arrays of
     length ``size``; untouched targets hold ``(0, NO_PATH)``; NaN loses to every number.
     """
+    from .. import backend
+
     if xp is np or not _enabled or np.dtype(values.dtype) not in _DTYPES:
-        return scatter_max_abs_reference(xp, positions, values, ids, size)
+        return backend.scatter_max_abs_reference(xp, positions, values, ids, size)
     cp = _cupy()
     positions = positions.ravel()
     if values.size != positions.size:
@@ -324,22 +326,6 @@ def scatter_max_abs(xp, positions, values, ids, size: int):
         (_grid(size, S.FLAT_THREADS),), (S.FLAT_THREADS,), (vals, win, np.int64(size), out_v)
     )
     return out_v, out_i
-
-
-def scatter_max_abs_reference(xp, positions, values, ids, size: int):
-    """The array-library form of :func:`scatter_max_abs` (the backend's algorithm: one ``lexsort``).
-
-    >>> v, i = scatter_max_abs_reference(np, np.array([1, 1, 0]), np.array([2., -2., 1.]), np.array([7, 5, 3]), 3)
-    >>> v.tolist(), i.tolist()
-    ([1.0, -2.0, 0.0], [3, 5, 9223372036854775807])
-    """
-    positions = positions.ravel()
-    values = values.ravel()
-    ids = ids.ravel()
-    out_v = xp.zeros(size, dtype=values.dtype)
-    out_i = xp.full(size, NO_PATH, dtype=np.int64)
-    if positions.size == 0:
-        return out_v, out_i
     # sort by position, then |value| descending, then id ascending: the first of each run wins
     order = xp.lexsort(xp.stack([ids, -xp.abs(values).astype(np.float64), positions]))
     sorted_pos = positions[order]
