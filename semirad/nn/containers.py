@@ -8,7 +8,32 @@ from typing import Iterable, Iterator
 from .module import Module
 
 
-class Sequential(Module):
+class _Indexed(Module):
+    """What Sequential and ModuleList share: children in order, appended under their position."""
+
+    def append(self, module: Module):
+        self.add_module(str(len(self._modules)), module)
+        return self
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+    def _slice(self, index: slice):
+        raise NotImplementedError
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return self._slice(index)
+        items = list(self._modules.values())
+        if not -len(items) <= index < len(items):
+            raise IndexError(f"index {index} is out of range for {type(self).__name__} of length {len(items)}")
+        return items[index]
+
+
+class Sequential(_Indexed):
     """Modules applied in order; built from modules or from an ``OrderedDict`` of named modules.
 
     >>> import semirad as sr
@@ -31,26 +56,11 @@ class Sequential(Module):
             input = module(input)
         return input
 
-    def append(self, module: Module) -> Sequential:
-        self.add_module(str(len(self._modules)), module)
-        return self
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self._modules.values())
-
-    def __getitem__(self, index):
-        if isinstance(index, slice):
-            return Sequential(OrderedDict(list(self._modules.items())[index]))
-        items = list(self._modules.values())
-        if not -len(items) <= index < len(items):
-            raise IndexError(f"index {index} is out of range for {type(self).__name__} of length {len(items)}")
-        return items[index]
+    def _slice(self, index: slice) -> Sequential:
+        return Sequential(OrderedDict(list(self._modules.items())[index]))
 
 
-class ModuleList(Module):
+class ModuleList(_Indexed):
     """A list of modules whose parameters are registered (names ``"0.weight"``...)."""
 
     def __init__(self, modules: Iterable[Module] | None = None):
@@ -58,28 +68,13 @@ class ModuleList(Module):
         for module in modules or ():
             self.append(module)
 
-    def append(self, module: Module) -> ModuleList:
-        self.add_module(str(len(self._modules)), module)
-        return self
-
     def extend(self, modules: Iterable[Module]) -> ModuleList:
         for module in modules:
             self.append(module)
         return self
 
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self._modules.values())
-
-    def __getitem__(self, index):
-        items = list(self._modules.values())
-        if isinstance(index, slice):
-            return ModuleList(items[index])
-        if not -len(items) <= index < len(items):
-            raise IndexError(f"index {index} is out of range for {type(self).__name__} of length {len(items)}")
-        return items[index]
+    def _slice(self, index: slice) -> ModuleList:
+        return ModuleList(list(self._modules.values())[index])
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError("ModuleList has no forward(); iterate over its modules")
