@@ -1,4 +1,4 @@
-"""``python -m bench [--quick] [--only NAME ...] [--threads N] [--repeats R] [--out DIR]``.
+"""``python -m bench [--quick] [--only NAME ...] [--threads N] [--allocator keep|system] [--repeats R] [--out DIR]``.
 
 Runs the five experiments of the gradient-tracing scaling study and writes JSON, plots and a
 markdown table to ``bench/results/`` (``--quick``: small grids, under 2 minutes on 2 cores;
@@ -23,6 +23,11 @@ def main(argv=None) -> int:
         "--threads", type=int, default=1,
         help="threads for BLAS, PyTorch and numba (default 1: stable ratios on a shared machine; 0 = defaults)",
     )
+    parser.add_argument(
+        "--allocator", choices=["keep", "system"], default="keep",
+        help="keep: the C allocator keeps freed memory for reuse (default; see bench/harness.py set_allocator); "
+        "system: its defaults",
+    )
     parser.add_argument("--repeats", type=int, default=None, help="timed repeats per point (default 7, quick 3)")
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results"))
     args = parser.parse_args(argv)
@@ -32,12 +37,14 @@ def main(argv=None) -> int:
     mode = "quick" if args.quick else "full"
     repeats = args.repeats or (3 if args.quick else 7)
     threads = harness.set_threads(args.threads or None)
+    allocator = harness.set_allocator(args.allocator)
     have = E.available()
     results = {
-        "mode": mode, "repeats": repeats, "threads": threads, "machine": harness.machine(),
+        "mode": mode, "repeats": repeats, "threads": threads, "allocator": allocator, "machine": harness.machine(),
         "available": have, "experiments": {},
     }
-    print(f"bench ({mode}, {repeats} repeats, threads {threads.get('requested')}); columns not run: "
+    print(f"bench ({mode}, {repeats} repeats, threads {threads.get('requested')}, allocator {allocator}); "
+          "columns not run: "
           + (", ".join(f"{k} ({v})" for k, v in have.items() if v is not True) or "none"), flush=True)
     t0 = time.perf_counter()
     for name in args.only or list(E.SPECS):
@@ -51,6 +58,8 @@ def main(argv=None) -> int:
     suffix = "_quick" if args.quick else ""
     if args.only and not args.quick:
         suffix = "_" + "_".join(args.only)
+    if args.allocator == "system":
+        suffix += "_system_allocator"
     paths = report.write(results, args.out, suffix)
     print("\n".join(report.claims(results)))
     print(f"wrote {', '.join(paths)} in {results['wall_s']:.0f} s")

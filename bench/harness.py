@@ -52,6 +52,38 @@ def set_threads(n: int | None) -> dict:
     return info
 
 
+#: glibc's mallopt parameters: the heap is never trimmed, and no allocation gets its own mmap
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_KEEP_BYTES = 1 << 30
+
+
+def set_allocator(mode: str) -> str:
+    """``"keep"``: the C allocator keeps freed memory in the process for reuse; ``"system"``: its defaults.
+
+    Every framework measured here (numpy under semirad and HIPS autograd, PyTorch's CPU allocator)
+    takes its large buffers from ``malloc``. glibc gives buffers above its mmap threshold (adaptive,
+    at most 32 MiB) their own mapping and returns freed memory at the top of the heap to the kernel,
+    so a sweep that frees and allocates many large buffers keeps touching fresh pages; on the
+    virtual machines these numbers were taken on, the first touch of a fresh page costs several µs
+    (13.5 ms to fill a new 32 MB array, 4 ms to fill it again), which made runs of the same
+    code differ by up to 1.6x. ``"keep"`` sets glibc's trim and mmap thresholds (``mallopt``) to
+    1 GiB, so freed memory is reused; it applies to every column alike, and ``--allocator system``
+    measures with the defaults. Returns what was set.
+    """
+    if mode == "system":
+        return "system"
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        ok = libc.mallopt(_M_TRIM_THRESHOLD, ctypes.c_int(_KEEP_BYTES)) and libc.mallopt(
+            _M_MMAP_THRESHOLD, ctypes.c_int(_KEEP_BYTES)
+        )
+    except (OSError, AttributeError):  # not glibc
+        return "system (mallopt unavailable)"
+    return "keep" if ok else "system (mallopt refused)"
+
+
 def machine() -> dict:
     """What the numbers were taken on."""
     cpu = platform.processor() or ""

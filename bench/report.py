@@ -117,6 +117,7 @@ def markdown(results: dict) -> str:
         f"Taken on {m.get('cpu')} ({m.get('cores')} cores, {m.get('memory_gb')} GB), Python {m.get('python')}, "
         f"numpy {m.get('numpy')}, torch {m.get('torch')}, autograd {m.get('autograd')}, numba {m.get('numba')}, "
         f"cupy {m.get('cupy')}; threads per framework: {results['threads'].get('requested')}; "
+        f"C allocator: {results.get('allocator', 'system')} (see `bench/harness.py` `set_allocator`); "
         f"mode `{results['mode']}`, {results['repeats']} repeats (median, warm-up excluded, interleaved); "
         f"git {m.get('git')}; load average at start {m.get('load_average')}.",
         "",

@@ -254,3 +254,39 @@ def test_kernel_modes():
     if not kernels.AVAILABLE:
         with pytest.raises(RuntimeError, match="numba"):
             kernels.use("numba")
+
+
+def _host_has_avx512() -> bool:
+    if not kernels.AVAILABLE:
+        return False
+    import llvmlite.binding as llvm
+
+    return "+avx512f" in llvm.get_host_cpu_features().flatten().split(",")
+
+
+@pytest.mark.skipif(not _host_has_avx512(), reason="needs numba on a CPU with AVX-512")
+def test_the_kernel_asks_llvm_for_512_bit_vectors_and_only_where_it_is_called():
+    from numba import njit
+
+    from semirad.kernels.max_abs import _prefer_512_bit_vectors
+
+    def loop(a, b, out):
+        for k in range(a.shape[0]):
+            out[k] = max(a[k] * b[k], out[k])
+
+    def marked_loop(a, b, out):
+        _prefer_512_bit_vectors()
+        loop_inlined(a, b, out)
+
+    loop_inlined = njit(inline="always")(loop)
+    plain, marked = njit(loop), njit(marked_loop)
+    a = np.ones(256)
+    for f in (plain, marked):
+        out = np.zeros(256)
+        f(a, 2 * a, out)
+        assert (out == 2).all()
+    plain_asm = "".join(plain.inspect_asm().values())
+    marked_asm = "".join(marked.inspect_asm().values())
+    assert "zmm" in marked_asm
+    # numba's other functions keep LLVM's choice for this CPU (256-bit vectors on the AVX-512 CPUs it tunes so)
+    assert marked_asm.count("zmm") > plain_asm.count("zmm")

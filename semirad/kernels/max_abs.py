@@ -7,7 +7,8 @@ and ``out_ids[b, i, k] = ids[i, j*]`` — bit for bit what the numpy reference
 How it is fast. A task is a block of ``ROWS`` output rows and a chunk of ``CHUNK`` output columns.
 The loop over the columns ``k`` is innermost and elementwise, so LLVM vectorizes it (on chunk
 views indexed from 0: an index it cannot prove non-negative keeps numba's wrap-around test and
-stops the vectorizer). ``j`` advances in groups of 8 rows of ``w``: ``|w|`` of the group is
+stops the vectorizer); it asks LLVM for 512-bit vectors where the CPU has them
+(:func:`_prefer_512_bit_vectors`). ``j`` advances in groups of 8 rows of ``w``: ``|w|`` of the group is
 written once to a small scratch shared by the task's rows; per lane, a tournament with strict
 ``>`` at every match picks the group's largest product and its ``j`` (the earlier ``j`` on a tie),
 and one more strict ``>`` merges it into the running best, so an earlier group keeps a tie too.
@@ -28,6 +29,7 @@ import threading
 
 import numpy as np
 from numba import njit, prange, types
+from numba.extending import intrinsic
 
 #: below this many products per call the serial kernel runs (thread start-up would dominate)
 PARALLEL_MIN_WORK = 1 << 17
@@ -35,6 +37,27 @@ PARALLEL_MIN_WORK = 1 << 17
 ROWS = 8
 #: output columns per task: 8 rows of ``w`` (one group of j) plus the rows' running best stay in cache
 CHUNK = 512
+
+
+@intrinsic
+def _prefer_512_bit_vectors(typingctx):
+    """Mark the function being compiled with LLVM's ``prefer-vector-width=512``.
+
+    On AVX-512 CPUs LLVM keeps to 256-bit vectors unless asked; the attribute asks for this kernel
+    only (numba's other code, the user's included, is left as it is). Without AVX-512 it changes nothing.
+    """
+
+    def codegen(context, builder, signature, args):
+        # llvmlite checks attribute names against a fixed list (a set); a string attribute added to
+        # the set is written to the IR as is. Should a later llvmlite store them otherwise, the
+        # kernel still compiles, only with LLVM's default vector width.
+        try:
+            set.add(builder.function.attributes, '"prefer-vector-width"="512"')
+        except TypeError:
+            pass
+        return context.get_dummy_value()
+
+    return types.none(), codegen
 
 
 @njit(cache=True, inline="always")
@@ -133,6 +156,7 @@ def _check8(chk, w0, w1, w2, w3, w4, w5, w6, w7, kn):
 
 @njit(cache=True, inline="always")
 def _task(t, nrb, nkc, kc, ids_of_w, v, vix, w, wix, ids, iix, out_v, out_i, bad):
+    _prefer_512_bit_vectors()
     m = out_v.shape[1]
     p = out_v.shape[2]
     n = v.shape[2]
