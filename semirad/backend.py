@@ -51,6 +51,120 @@ def to_numpy(a) -> np.ndarray:
     return np.asarray(a)
 
 
+#: OpenBLAS (numpy's BLAS) multiplies a product of at most this many terms (m * k * n) with its
+#: direct "small matrix" kernel; past it, its blocked GEMM runs tall-skinny shapes 1.5-2x slower
+_DIRECT_GEMM = 1_000_000
+#: fewest rows (or reduction steps) per block: below it a block's Python costs more than it saves
+_MIN_BLOCK = 256
+#: most bytes of the two operands in one block of a reduction (smaller blocks stream faster: ~10%)
+_REDUCTION_BLOCK_BYTES = 3 << 17
+#: from this many rows, a small non-C-contiguous right operand (a transposed weight) is copied first
+_COPY_ROWS = 64
+#: a left operand of fewer elements goes straight to ``@`` (the checks would cost more than they save)
+_MIN_ELEMENTS = 2048
+_GEMM_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_ndarray = np.ndarray  # a module global: read on every call of the helpers below
+
+
+def matmul(a, b):
+    """``a @ b``; for 2-D float numpy arrays of tall-skinny shapes, in blocks that BLAS runs faster.
+
+    A batch times a small weight (``x @ W``, ``g @ W.T`` with ``x``, ``g`` of 16384 x 20) is split
+    into blocks of rows, and a product with a long reduction (``x.T @ g``) into blocks of the
+    reduction whose partial products are summed, each block small enough for OpenBLAS's direct
+    kernel (``m * k * n <= 10**6``; reduction blocks also at most 384 KiB of operands): about
+    1.5x faster at a batch of 16384, where the one large call goes through its blocked GEMM. A
+    small right operand that is not C-contiguous (a transposed weight) is copied first: the
+    direct kernel is slow on it. Rows in blocks agree with the single product up to the rounding
+    of BLAS calls of different sizes; blocks of the reduction add their partial sums in order.
+    Anything else (cupy arrays, other dimensions or dtypes, small products) is ``a @ b`` itself.
+
+    >>> a, b = np.ones((3000, 20)), np.ones((20, 20))
+    >>> bool((matmul(a, b) == 20.0).all()), matmul(a.T, a).tolist()[0][0]
+    (True, 3000.0)
+    """
+    if a.size < _MIN_ELEMENTS or type(a) is not _ndarray or type(b) is not _ndarray or a.ndim != 2 or b.ndim != 2:
+        return a @ b
+    m, k = a.shape
+    n = b.shape[1]
+    work = m * k * n
+    if work <= _DIRECT_GEMM:
+        if m >= _COPY_ROWS and a.dtype == b.dtype and a.dtype in _GEMM_DTYPES and not b.flags.c_contiguous:
+            b = np.ascontiguousarray(b)
+        return a @ b
+    if a.dtype != b.dtype or a.dtype not in _GEMM_DTYPES:
+        return a @ b
+    rows = _DIRECT_GEMM // (k * n)
+    if rows >= _MIN_BLOCK:  # tall: blocks of rows, written in place
+        if not b.flags.c_contiguous:
+            b = np.ascontiguousarray(b)
+        blocks = -(-m // rows)
+        rows = -(-m // blocks)
+        out = np.empty((m, n), dtype=a.dtype)
+        for i in range(0, m, rows):
+            np.matmul(a[i : i + rows], b, out=out[i : i + rows])
+        return out
+    steps = min(_DIRECT_GEMM // (m * n), _REDUCTION_BLOCK_BYTES // ((m + n) * a.itemsize))
+    if steps >= _MIN_BLOCK:  # a long reduction: partial products over blocks of it, summed in order
+        blocks = -(-k // steps)
+        steps = -(-k // blocks)
+        out = a[:, :steps] @ b[:steps]
+        for j in range(steps, k, steps):
+            out += a[:, j : j + steps] @ b[j : j + steps]
+        return out
+    return a @ b
+
+
+#: a vector of at most ``_TILE_MAX_VECTOR`` elements added along the last axis of an array of at
+#: least ``_TILE_MIN_ELEMENTS`` is tiled to about ``_TILE_WIDTH`` elements (numpy's inner loop)
+_TILE_MAX_VECTOR = 64
+_TILE_MIN_ELEMENTS = 1 << 17
+_TILE_WIDTH = 1 << 14
+
+
+def add(xp, a, b):
+    """``a + b`` (``xp`` is the arrays' namespace); on numpy, a short vector added along the last
+    axis of a large array (a bias under a batch) runs faster.
+
+    numpy adds ``(B, n) + (n,)`` one row of ``n`` elements at a time; the array (C-contiguous) is
+    viewed as ``(B / r, r * n)`` and the vector tiled ``r`` times, so each inner loop runs about
+    16384 elements: 1.15x faster inside a network of 16384 x 20 layers, 1.3-1.6x on its own. The
+    rows past a multiple of ``r`` are added as they are. The same pairs are added: the same bits.
+    Anything else (cupy arrays, other shapes, mixed dtypes, small arrays) is ``a + b`` itself.
+
+    >>> add(np, np.zeros((7000, 20)), np.arange(20.0))[6999, :3].tolist()
+    [0.0, 1.0, 2.0]
+    """
+    if type(a) is _ndarray and type(b) is _ndarray:  # (checks in the order that is cheapest for small arrays)
+        if a.size >= _TILE_MIN_ELEMENTS and b.ndim == 1 and a.ndim > 1 and a.dtype == b.dtype:
+            return _add_tiled(a, b, False)
+        if b.size >= _TILE_MIN_ELEMENTS and a.ndim == 1 and b.ndim > 1 and a.dtype == b.dtype:
+            return _add_tiled(b, a, True)
+    return a + b
+
+
+def _add_tiled(a, v, vector_first):
+    """``a + v`` (``v + a`` if ``vector_first``) for a vector ``v`` along the last axis of ``a`` (same
+    dtype), tiled when that pays."""
+    n = v.shape[0]
+    r = _TILE_WIDTH // n if 0 < n <= _TILE_MAX_VECTOR else 0
+    if a.shape[-1] != n or r < 2 or not a.flags.c_contiguous:
+        return v + a if vector_first else a + v
+    rows = a.size // n
+    main = (rows - rows % r) * n  # elements in whole groups of r rows
+    out = np.empty(a.shape, dtype=a.dtype)
+    flat_a, flat_out = a.reshape(-1), out.reshape(-1)
+    parts = [(flat_a[:main].reshape(-1, r * n), np.tile(v, r), flat_out[:main].reshape(-1, r * n))]
+    if main < a.size:  # the rows past a multiple of r
+        parts.append((flat_a[main:].reshape(-1, n), v, flat_out[main:].reshape(-1, n)))
+    for x, w, o in parts:
+        if vector_first:
+            np.add(w, x, out=o)
+        else:
+            np.add(x, w, out=o)
+    return out
+
+
 def element_ids(xp, base: int, shape: tuple) -> object:
     """Global vertex ids ``base + flat index`` for an array of ``shape``."""
     return xp.arange(base, base + math.prod(shape), dtype=np.int64).reshape(shape)

@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import backend
 from .core import Op, unbroadcast
 
 
 class Unary(Op):
-    """``y = forward(xp, x, **params)`` with edge weight ``partial(xp, x, y, **params)``."""
+    """``y = forward(xp, x, **params)`` with edge weight ``partial(xp, x, y, **params)``.
 
-    def __init__(self, name, forward, partial):
-        self.name, self._forward, self._partial = name, forward, partial
+    ``fresh``: the partial is always a new array (or a number), never ``x``, ``y`` or another array
+    that outlives the call, so the rule hands it to ``S.scale_temporary`` (which may write into it).
+    """
+
+    def __init__(self, name, forward, partial, fresh=False):
+        self.name, self._forward, self._partial, self.fresh = name, forward, partial, fresh
 
     def forward(self, ctx, x, **params):
         y = self._forward(ctx.xp, x, **params) if params else self._forward(ctx.xp, x)
@@ -26,7 +31,9 @@ class Unary(Op):
     def backward(self, ctx, g, S, needs):
         x, y = ctx.saved
         weight = self._partial(ctx.xp, x, y, **ctx.params) if ctx.params else self._partial(ctx.xp, x, y)
-        return (g if weight is None else S.scale(g, weight),)
+        if weight is None:
+            return (g,)
+        return (S.scale_temporary(g, weight) if self.fresh else S.scale(g, weight),)
 
 
 class Binary(Op):
@@ -106,7 +113,7 @@ POW_SCALAR = Unary("pow",  lambda xp, x, p: x ** p,                 _pow_partial
 CLIP    = Unary("clip",    lambda xp, x, lo, hi: xp.clip(x, lo, hi),
                            lambda xp, x, y, lo, hi: _as((x >= lo) & (x <= hi), y))
 
-ADD = Binary("add", lambda xp, a, b: a + b, _one, _one)
+ADD = Binary("add", backend.add, _one, _one)  # a + b; a large bias add is faster there
 SUB = Binary("sub", lambda xp, a, b: a - b, _one, lambda xp, a, b, y: -1.0)
 MUL = Binary("mul", lambda xp, a, b: a * b, lambda xp, a, b, y: b, lambda xp, a, b, y: a)
 DIV = Binary("div", lambda xp, a, b: a / b, lambda xp, a, b, y: 1.0 / b, lambda xp, a, b, y: -y / b)
@@ -119,3 +126,9 @@ WHERE = Binary("where", lambda xp, a, b, cond: xp.where(cond, a, b),
                lambda xp, a, b, y, cond: _as(xp.broadcast_to(cond, y.shape), y),
                lambda xp, a, b, y, cond: _as(~xp.broadcast_to(cond, y.shape), y))
 # fmt: on
+
+# partials that are a new array for every call (EXP's is its saved output, NEG's a number): the
+# semiring may write the scaled gradient into them (one temporary fewer per backward)
+for _op in (LOG, TANH, SIGMOID, RELU, ABS, SQRT, SIN, COS, POW_SCALAR, CLIP):
+    _op.fresh = True
+del _op

@@ -54,6 +54,12 @@ class Semiring:
         """⊗ every element of ``g`` by an edge weight (array broadcasting against ``g``, or scalar)."""
         raise self._missing("scale")
 
+    def scale_temporary(self, g, weights) -> Any:
+        """:meth:`scale` where ``weights`` is a fresh array that the caller drops afterwards (a
+        partial computed for this one call, never a saved forward value or a user's array): the
+        semiring may write its result into it. The default calls :meth:`scale`."""
+        return self.scale(g, weights)
+
     def sum(self, g, axes: tuple, keepdims: bool = False) -> Any:
         """⊕-reduce over ``axes``."""
         raise self._missing("sum")

@@ -9,6 +9,9 @@ import numpy as np
 from .. import backend
 from .base import Semiring
 
+#: smaller temporaries are not worth the checks of an in-place product
+_IN_PLACE_MIN = 4096
+
 
 class SumProduct(Semiring):
     """Sum over paths of the product of edge weights: the gradient.
@@ -47,6 +50,17 @@ class SumProduct(Semiring):
     def scale(self, g, weights):
         return g * self.edge_weights(weights)
 
+    def scale_temporary(self, g, weights):
+        if type(weights) is np.ndarray and weights.size >= _IN_PLACE_MIN:
+            w = self.edge_weights(weights)
+            if w is weights and type(g) is np.ndarray and w.shape == g.shape and w.dtype == g.dtype:
+                if w.flags.writeable:
+                    # the weights are the caller's temporary: the product goes into them, no new array
+                    # (a fresh array of a few MB can cost more in page faults than the multiply itself)
+                    return np.multiply(g, w, out=w)
+            return g * w
+        return g * self.edge_weights(weights)
+
     def sum(self, g, axes, keepdims=False):
         k = len(axes)
         if (
@@ -70,7 +84,7 @@ class SumProduct(Semiring):
             g = g.copy()
         if 0 in weights.strides:
             weights = weights.copy()
-        return g @ weights
+        return backend.matmul(g, weights)
 
     def scatter(self, g, index, shape, unique):
         xp = backend.namespace(g)
