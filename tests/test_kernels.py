@@ -162,11 +162,23 @@ def test_non_finite_inputs_behave_as_the_numpy_reference(impl, where):
     np.testing.assert_array_equal(got[1], want[1])
 
 
-def test_large_enough_for_the_parallel_kernel(impl):
+@pytest.mark.parametrize(
+    "m, n, p, dtype",
+    [
+        (21, 40, 600, np.float64),  # 21 * 40 * 600 products: the parallel kernel, several row blocks and chunks
+        (37, 67, 700, np.float64),  # 1.7e6 products: its 512-bit compilation (WIDE_MIN_WORK)
+        (37, 67, 700, np.float32),
+    ],
+)
+def test_large_enough_for_the_parallel_kernel(impl, m, n, p, dtype):
+    if impl == "numba" and m * n * p >= 1 << 20:
+        from semirad.kernels import max_abs
+
+        assert m * n * p >= max_abs.WIDE_MIN_WORK
     rng = np.random.default_rng(6)
-    v = values_for(rng, (21, 40), np.float64, True)  # 21 * 40 * 600 products: several row blocks and chunks
-    w = values_for(rng, (40, 600), np.float64, True)
-    ids = fresh_ids(rng, (21, 40))
+    v = values_for(rng, (m, n), dtype, True)
+    w = values_for(rng, (n, p), dtype, True)
+    ids = fresh_ids(rng, (m, n))
     got = backend.max_abs_matmul(np, v, ids, w)
     want = backend.max_abs_matmul_reference(np, v, ids, w)
     np.testing.assert_array_equal(got[0], want[0])

@@ -7,14 +7,15 @@ and ``out_ids[b, i, k] = ids[i, j*]`` — bit for bit what the numpy reference
 How it is fast. A task is a block of ``ROWS`` output rows and a chunk of ``CHUNK`` output columns.
 The loop over the columns ``k`` is innermost and elementwise, so LLVM vectorizes it (on chunk
 views indexed from 0: an index it cannot prove non-negative keeps numba's wrap-around test and
-stops the vectorizer); it asks LLVM for 512-bit vectors where the CPU has them
-(:func:`_prefer_512_bit_vectors`). ``j`` advances in groups of 8 rows of ``w``: ``|w|`` of the group is
-written once to a small scratch shared by the task's rows; per lane, a tournament with strict
-``>`` at every match picks the group's largest product and its ``j`` (the earlier ``j`` on a tie),
-and one more strict ``>`` merges it into the running best, so an earlier group keeps a tie too.
-``|a * b| == |a| * |b|`` exactly, so the products compared are the reference's. The winning ``j``
-is kept as a float of the value dtype (lanes of one width vectorize; float32 is exact below
-``2**24``). A last pass writes the signed product ``v[i, j*] * w[j*, k]`` and the id.
+stops the vectorizer); large calls ask LLVM for 512-bit vectors where the CPU has them
+(:func:`_prefer_512_bit_vectors`, :data:`WIDE_MIN_WORK`). ``j`` advances in groups of 8 rows of
+``w``: ``|w|`` of the group is written once to a small scratch shared by the task's rows; per
+lane, a tournament with strict ``>`` at every match picks the group's largest product and its
+``j`` (the earlier ``j`` on a tie), and one more strict ``>`` merges it into the running best, so
+an earlier group keeps a tie too. ``|a * b| == |a| * |b|`` exactly, so the products compared are
+the reference's. The winning ``j`` is kept as a float of the value dtype (lanes of one width
+vectorize; float32 is exact below ``2**24``). A last pass writes the signed product
+``v[i, j*] * w[j*, k]`` and the id.
 
 Non-finite input: tasks whose rows start at 0 fold ``|w| - |w|`` (0, or NaN for inf and NaN)
 into ``bad`` while they read ``w``, and the caller checks the values with one ``sum``; either
@@ -33,6 +34,10 @@ from numba.extending import intrinsic
 
 #: below this many products per call the serial kernel runs (thread start-up would dominate)
 PARALLEL_MIN_WORK = 1 << 17
+#: from this many products per call 512-bit vectors are used where the CPU has them; a smaller call
+#: would not make up for the few µs an AVX-512 core takes to switch to them (a 1000-layer trace of
+#: 32 x 20 matrices, 2000 calls, took 1.2x longer with 512-bit vectors in every call)
+WIDE_MIN_WORK = 1 << 20
 #: output rows per task: they share every load of ``w``
 ROWS = 8
 #: output columns per task: 8 rows of ``w`` (one group of j) plus the rows' running best stay in cache
@@ -156,7 +161,6 @@ def _check8(chk, w0, w1, w2, w3, w4, w5, w6, w7, kn):
 
 @njit(cache=True, inline="always")
 def _task(t, nrb, nkc, kc, ids_of_w, v, vix, w, wix, ids, iix, out_v, out_i, bad):
-    _prefer_512_bit_vectors()
     m = out_v.shape[1]
     p = out_v.shape[2]
     n = v.shape[2]
@@ -275,6 +279,18 @@ def _signature(dtype):
 _SIGNATURES = [_signature(types.float32), _signature(types.float64)]
 
 
+@njit(cache=True, inline="always")
+def _task_wide(t, nrb, nkc, kc, ids_of_w, v, vix, w, wix, ids, iix, out_v, out_i, bad):
+    _prefer_512_bit_vectors()
+    _task(t, nrb, nkc, kc, ids_of_w, v, vix, w, wix, ids, iix, out_v, out_i, bad)
+
+
+@njit(_SIGNATURES, cache=True, parallel=True)
+def _run_parallel_wide(ntasks, nrb, nkc, kc, ids_of_w, v, vix, w, wix, ids, iix, out_v, out_i, bad):
+    for t in prange(ntasks):
+        _task_wide(t, nrb, nkc, kc, ids_of_w, v, vix, w, wix, ids, iix, out_v, out_i, bad)
+
+
 @njit(_SIGNATURES, cache=True, parallel=True)
 def _run_parallel(ntasks, nrb, nkc, kc, ids_of_w, v, vix, w, wix, ids, iix, out_v, out_i, bad):
     for t in prange(ntasks):
@@ -345,9 +361,10 @@ def _run(values, weights, ids, dtype, batch, nbatch, vix, wix, ids_of_w=0):
         nrb = (m + ROWS - 1) // ROWS
         ntasks = nbatch * nrb * nkc
         args = (ntasks, nrb, nkc, CHUNK, ids_of_w, v, vix, w, wix, i, vix if not ids_of_w else wix, out_v, out_i, bad)
-        if nbatch * m * n * p >= PARALLEL_MIN_WORK and ntasks > 1:
+        work = nbatch * m * n * p
+        if work >= PARALLEL_MIN_WORK and ntasks > 1:
             with _PARALLEL:  # numba's workqueue threading layer must not be entered by two threads at once
-                _run_parallel(*args)
+                (_run_parallel_wide if work >= WIDE_MIN_WORK else _run_parallel)(*args)
         else:
             _run_serial(*args)
         if not math.isfinite(bad.sum()):
