@@ -46,6 +46,14 @@ def main(argv=None) -> int:
     print(f"bench ({mode}, {repeats} repeats, threads {threads.get('requested')}, allocator {allocator}); "
           "columns not run: "
           + (", ".join(f"{k} ({v})" for k, v in have.items() if v is not True) or "none"), flush=True)
+    import semirad.kernels as K
+
+    if K.enabled():  # load (or, after a change, compile) the numba kernels before anything is timed
+        t1 = time.perf_counter()
+        from semirad import backend
+
+        backend._kernel()
+        print(f"numba kernels ready in {time.perf_counter() - t1:.1f} s", flush=True)
     t0 = time.perf_counter()
     for name in args.only or list(E.SPECS):
         t1 = time.perf_counter()
