@@ -51,15 +51,15 @@ class SumProduct(Semiring):
         return g * self.edge_weights(weights)
 
     def scale_temporary(self, g, weights):
-        if type(weights) is np.ndarray and weights.size >= _IN_PLACE_MIN:
-            w = self.edge_weights(weights)
-            if w is weights and type(g) is np.ndarray and w.shape == g.shape and w.dtype == g.dtype:
-                if w.flags.writeable:
-                    # the weights are the caller's temporary: the product goes into them, no new array
-                    # (a fresh array of a few MB can cost more in page faults than the multiply itself)
-                    return np.multiply(g, w, out=w)
-            return g * w
-        return g * self.edge_weights(weights)
+        w = self.edge_weights(weights)
+        if (
+            w is weights and type(w) is np.ndarray and type(g) is np.ndarray and w.size >= _IN_PLACE_MIN
+            and w.shape == g.shape and w.dtype == g.dtype and w.flags.writeable
+        ):
+            # the weights are the caller's temporary: the product goes into them, no new array
+            # (a fresh array of a few MB can cost more in page faults than the multiply itself)
+            return np.multiply(g, w, out=w)
+        return g * w
 
     def sum(self, g, axes, keepdims=False):
         k = len(axes)
