@@ -70,8 +70,8 @@ def _as(mask, like):
     return mask.astype(like.dtype)
 
 
-def _one_minus_square(xp, y):
-    """``1 - y*y`` with one temporary instead of two."""
+def _tanh_partial(xp, x, y):
+    """d tanh(x)/dx = ``1 - y*y``, with one temporary instead of two."""
     w = y * y
     return xp.subtract(1.0, w, out=w) if isinstance(w, xp.ndarray) else 1.0 - w
 
@@ -98,20 +98,22 @@ def _pow_partial_exponent(xp, a, b, y):
         return xp.where((a == 0) & (b >= 0), 0.0, y * xp.log(a))
 
 
+# fresh=True: the partial is a new array for every call, which the semiring may write the scaled
+# gradient into (one temporary fewer per backward); EXP's partial is its saved output, NEG's a number
 # fmt: off
 NEG     = Unary("neg",     lambda xp, x: -x,                        lambda xp, x, y: -1.0)
 EXP     = Unary("exp",     lambda xp, x: xp.exp(x),                 lambda xp, x, y: y)
-LOG     = Unary("log",     lambda xp, x: xp.log(x),                 lambda xp, x, y: 1.0 / x)
-TANH    = Unary("tanh",    lambda xp, x: xp.tanh(x),                lambda xp, x, y: _one_minus_square(xp, y))
-SIGMOID = Unary("sigmoid", lambda xp, x: 0.5 * (1.0 + xp.tanh(0.5 * x)), lambda xp, x, y: y * (1.0 - y))
-RELU    = Unary("relu",    lambda xp, x: xp.maximum(x, 0),          lambda xp, x, y: _as(x > 0, y))
-ABS     = Unary("abs",     lambda xp, x: xp.abs(x),                 lambda xp, x, y: xp.sign(x))
-SQRT    = Unary("sqrt",    lambda xp, x: xp.sqrt(x),                lambda xp, x, y: 0.5 / y)
-SIN     = Unary("sin",     lambda xp, x: xp.sin(x),                 lambda xp, x, y: xp.cos(x))
-COS     = Unary("cos",     lambda xp, x: xp.cos(x),                 lambda xp, x, y: -xp.sin(x))
-POW_SCALAR = Unary("pow",  lambda xp, x, p: x ** p,                 _pow_partial)
+LOG     = Unary("log",     lambda xp, x: xp.log(x),                 lambda xp, x, y: 1.0 / x, fresh=True)
+TANH    = Unary("tanh",    lambda xp, x: xp.tanh(x),                _tanh_partial, fresh=True)
+SIGMOID = Unary("sigmoid", lambda xp, x: 0.5 * (1.0 + xp.tanh(0.5 * x)), lambda xp, x, y: y * (1.0 - y), fresh=True)
+RELU    = Unary("relu",    lambda xp, x: xp.maximum(x, 0),          lambda xp, x, y: _as(x > 0, y), fresh=True)
+ABS     = Unary("abs",     lambda xp, x: xp.abs(x),                 lambda xp, x, y: xp.sign(x), fresh=True)
+SQRT    = Unary("sqrt",    lambda xp, x: xp.sqrt(x),                lambda xp, x, y: 0.5 / y, fresh=True)
+SIN     = Unary("sin",     lambda xp, x: xp.sin(x),                 lambda xp, x, y: xp.cos(x), fresh=True)
+COS     = Unary("cos",     lambda xp, x: xp.cos(x),                 lambda xp, x, y: -xp.sin(x), fresh=True)
+POW_SCALAR = Unary("pow",  lambda xp, x, p: x ** p,                 _pow_partial, fresh=True)
 CLIP    = Unary("clip",    lambda xp, x, lo, hi: xp.clip(x, lo, hi),
-                           lambda xp, x, y, lo, hi: _as((x >= lo) & (x <= hi), y))
+                           lambda xp, x, y, lo, hi: _as((x >= lo) & (x <= hi), y), fresh=True)
 
 ADD = Binary("add", backend.add, _one, _one)  # a + b; a large bias add is faster there
 SUB = Binary("sub", lambda xp, a, b: a - b, _one, lambda xp, a, b, y: -1.0)
@@ -126,9 +128,3 @@ WHERE = Binary("where", lambda xp, a, b, cond: xp.where(cond, a, b),
                lambda xp, a, b, y, cond: _as(xp.broadcast_to(cond, y.shape), y),
                lambda xp, a, b, y, cond: _as(~xp.broadcast_to(cond, y.shape), y))
 # fmt: on
-
-# partials that are a new array for every call (EXP's is its saved output, NEG's a number): the
-# semiring may write the scaled gradient into them (one temporary fewer per backward)
-for _op in (LOG, TANH, SIGMOID, RELU, ABS, SQRT, SIN, COS, POW_SCALAR, CLIP):
-    _op.fresh = True
-del _op
