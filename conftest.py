@@ -3,4 +3,5 @@
 import importlib.util
 
 # the numba kernels module compiles on import; without numba (an optional extra) it is not collected
-collect_ignore = [] if importlib.util.find_spec("numba") else ["semirad/kernels/max_abs.py"]
+_NUMBA_MODULES = ["semirad/kernels/max_abs.py", "semirad/kernels/elementwise.py"]
+collect_ignore = [] if importlib.util.find_spec("numba") else _NUMBA_MODULES

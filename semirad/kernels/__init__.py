@@ -48,6 +48,26 @@ def enabled() -> bool:
     return AVAILABLE and _mode != "numpy"
 
 
+def load() -> None:
+    """Compile (or load from numba's cache) every kernel for float32 and float64 now rather than at its
+    first use; a benchmark calls this before it times anything. Does nothing without numba.
+
+    >>> import semirad.kernels as K
+    >>> K.load()
+    """
+    if not AVAILABLE:
+        return
+    import numpy as np
+
+    from . import elementwise, max_abs  # noqa: F401  (max_abs compiles its signatures on import)
+
+    for dtype in (np.float32, np.float64):
+        one = np.ones(1, dtype=dtype)
+        elementwise.add_vector_to_rows(one.reshape(1, 1), one, np.empty((1, 1), dtype=dtype))
+        elementwise.one_minus_square(one, np.empty_like(one))
+        elementwise.times_one_minus(one, np.empty_like(one))
+
+
 class using:
     """Context manager: ``with using("numpy"): ...`` runs a block with the given kernel mode."""
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
+from ..backend import one_minus_square, times_one_minus
 from .core import Op, unbroadcast
 
 
@@ -70,12 +71,6 @@ def _as(mask, like):
     return mask.astype(like.dtype)
 
 
-def _tanh_partial(xp, x, y):
-    """d tanh(x)/dx = ``1 - y*y``, with one temporary instead of two."""
-    w = y * y
-    return xp.subtract(1.0, w, out=w) if isinstance(w, xp.ndarray) else 1.0 - w
-
-
 def _max_partial(xp, a, b, y):
     """∂max(a, b)/∂a: 1 where a wins, 1/2 on a tie (as PyTorch), 0 elsewhere."""
     return _as(a > b, y) + 0.5 * _as(a == b, y)
@@ -104,8 +99,10 @@ def _pow_partial_exponent(xp, a, b, y):
 NEG     = Unary("neg",     lambda xp, x: -x,                        lambda xp, x, y: -1.0)
 EXP     = Unary("exp",     lambda xp, x: xp.exp(x),                 lambda xp, x, y: y)
 LOG     = Unary("log",     lambda xp, x: xp.log(x),                 lambda xp, x, y: 1.0 / x, fresh=True)
-TANH    = Unary("tanh",    lambda xp, x: xp.tanh(x),                _tanh_partial, fresh=True)
-SIGMOID = Unary("sigmoid", lambda xp, x: 0.5 * (1.0 + xp.tanh(0.5 * x)), lambda xp, x, y: y * (1.0 - y), fresh=True)
+TANH    = Unary("tanh",    lambda xp, x: xp.tanh(x),
+                           lambda xp, x, y: one_minus_square(xp, y), fresh=True)
+SIGMOID = Unary("sigmoid", lambda xp, x: 0.5 * (1.0 + xp.tanh(0.5 * x)),
+                           lambda xp, x, y: times_one_minus(xp, y), fresh=True)  # 1 - y*y and y*(1-y): one pass
 RELU    = Unary("relu",    lambda xp, x: xp.maximum(x, 0),          lambda xp, x, y: _as(x > 0, y), fresh=True)
 ABS     = Unary("abs",     lambda xp, x: xp.abs(x),                 lambda xp, x, y: xp.sign(x), fresh=True)
 SQRT    = Unary("sqrt",    lambda xp, x: xp.sqrt(x),                lambda xp, x, y: 0.5 / y, fresh=True)

@@ -1,0 +1,132 @@
+"""The one-pass elementwise paths of :mod:`semirad.backend` (bias add, tanh and sigmoid partials).
+
+Each runs twice, under the numpy fallback and under the numba kernels (where numba is installed),
+and must give numpy's own arithmetic bit for bit, leave its inputs alone, and return a new array.
+"""
+
+import numpy as np
+import pytest
+
+import semirad as sr
+from semirad import backend, kernels
+
+IMPLS = ["numpy", pytest.param("numba", marks=pytest.mark.skipif(not kernels.AVAILABLE, reason="numba not installed"))]
+BIG = backend._FUSED_MIN_ELEMENTS  # from here on the kernels (or the tiled add) run
+
+
+@pytest.fixture(params=IMPLS)
+def impl(request):
+    with kernels.using(request.param):
+        yield request.param
+
+
+def wide_range(rng, shape, dtype):
+    """Values of every magnitude, both signs, zeros and exact ±1 included."""
+    v = rng.standard_normal(shape) * 10.0 ** rng.integers(-30, 3, shape)
+    v.flat[:4] = [0.0, 1.0, -1.0, 0.5]
+    return v.astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize(
+    "shape",
+    [(BIG // 20 + 7, 20), (BIG, 1), (3, BIG // 60 + 1, 20), (BIG // 100, 100), (7003, 20), (50, 4)],
+)
+def test_add_of_a_vector_along_the_last_axis_is_numpys_add(impl, dtype, shape):
+    rng = np.random.default_rng(1)
+    a, v = wide_range(rng, shape, dtype), wide_range(rng, shape[-1:], dtype)
+    a_before, v_before = a.copy(), v.copy()
+    for out, want in ((backend.add(np, a, v), a + v), (backend.add(np, v, a), v + a)):
+        assert out.dtype == want.dtype and out.shape == want.shape
+        np.testing.assert_array_equal(out, want)
+        assert not np.shares_memory(out, a) and not np.shares_memory(out, v)
+    np.testing.assert_array_equal(a, a_before)
+    np.testing.assert_array_equal(v, v_before)
+
+
+def test_add_falls_back_for_views_mixed_dtypes_and_other_shapes(impl):
+    rng = np.random.default_rng(2)
+    a = rng.standard_normal((40, BIG // 20))
+    cases = [
+        (a.T, rng.standard_normal(40)),  # not C-contiguous
+        (a[:, ::2], rng.standard_normal(a[:, ::2].shape[1])),  # strided
+        (a, rng.standard_normal(a.shape[1]).astype(np.float32)),  # mixed dtypes: promoted as numpy does
+        (a, rng.standard_normal((1, a.shape[1]))),  # a row, not a vector
+        (a.astype(np.float16), rng.standard_normal(a.shape[1]).astype(np.float16)),
+        (a, a),
+    ]
+    for x, y in cases:
+        out = backend.add(np, x, y)
+        want = x + y
+        assert out.dtype == want.dtype
+        np.testing.assert_array_equal(out, want)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape", [(BIG + 3,), (BIG // 20, 20), (5,), (), (0,)])
+def test_tanh_and_sigmoid_partials_are_numpys_arithmetic(impl, dtype, shape):
+    rng = np.random.default_rng(3)
+    y = wide_range(rng, shape, dtype) if shape else np.asarray(0.25, dtype=dtype)
+    before = y.copy()
+    one = dtype(1)
+    for got, want in (
+        (backend.one_minus_square(np, y), one - y * y),
+        (backend.times_one_minus(np, y), y * (one - y)),
+    ):
+        assert np.asarray(got).dtype == np.asarray(want).dtype and np.shape(got) == np.shape(want)
+        np.testing.assert_array_equal(got, want)
+        if np.ndim(got):
+            assert not np.shares_memory(got, y)
+    np.testing.assert_array_equal(y, before)
+
+
+def test_partials_of_views_and_other_dtypes(impl):
+    rng = np.random.default_rng(4)
+    y = rng.uniform(-1, 1, (200, BIG // 100))
+    for view in (y.T, y[:, ::3], y.astype(np.float16)):
+        np.testing.assert_array_equal(backend.one_minus_square(np, view), 1.0 - view * view)
+        np.testing.assert_array_equal(backend.times_one_minus(np, view), view * (1.0 - view))
+
+
+@pytest.mark.skipif(not kernels.AVAILABLE, reason="numba not installed")
+def test_the_numba_kernels_are_the_ones_that_run_on_large_arrays(monkeypatch):
+    from semirad.kernels import elementwise
+
+    calls = []
+    for name in ("add_vector_to_rows", "one_minus_square", "times_one_minus"):
+        kernel = getattr(elementwise, name)
+        monkeypatch.setattr(elementwise, name, lambda *args, _k=kernel, _n=name: calls.append(_n) or _k(*args))
+    y = np.full((BIG // 20 + 1, 20), 0.5)
+    with kernels.using("numba"):
+        backend.add(np, y, np.ones(20))
+        backend.one_minus_square(np, y)
+        backend.times_one_minus(np, y)
+        backend.one_minus_square(np, y[:10])  # small: numpy
+    with kernels.using("numpy"):
+        backend.add(np, y, np.ones(20))
+    assert calls == ["add_vector_to_rows", "one_minus_square", "times_one_minus"]
+
+
+def _network_sweeps(semiring):
+    rng = np.random.default_rng(5)
+    x = sr.tensor(rng.standard_normal((BIG // 16 + 5, 16)))
+    W1 = sr.tensor(rng.standard_normal((16, 24)) / 4, requires_grad=True)
+    b1 = sr.tensor(rng.standard_normal(24), requires_grad=True)
+    W2 = sr.tensor(rng.standard_normal((24, 24)) / 5, requires_grad=True)
+    b2 = sr.tensor(rng.standard_normal(24), requires_grad=True)
+    h = (x @ W1 + b1).tanh()
+    loss = ((b2 + h @ W2).sigmoid() ** 2).mean()
+    out = sr.backward(loss, [W1, b1, W2, b2], semiring=semiring)
+    return [out[t] for t in (W1, b1, W2, b2)]
+
+
+@pytest.mark.skipif(not kernels.AVAILABLE, reason="numba not installed")
+@pytest.mark.parametrize("semiring", [sr.semirings.SumProduct, sr.semirings.MaxAbsProduct])
+def test_a_network_sweeps_to_the_same_bits_under_both_implementations(semiring):
+    with kernels.using("numpy"):
+        want = _network_sweeps(semiring())
+    with kernels.using("numba"):
+        got = _network_sweeps(semiring())
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(a, b)
+    assert all(np.isfinite(a).all() and np.abs(a).max() > 0 for a in got)
