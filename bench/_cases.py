@@ -36,7 +36,9 @@ def cases() -> dict:
         ("layers L=100", models.mlp(100, 20, 32)),
         ("layers L=1000", models.mlp(1000, 20, 32)),
         ("batch B=1024", models.mlp(20, 20, 1024)),
+        ("batch B=16384", models.mlp(20, 20, 16384)),
         ("width N=500 (batch 64)", models.mlp(20, 500, 64)),
+        ("width N=1000 (batch 64)", models.mlp(20, 1000, 64)),
         ("random graph seed 1", models.random_graph(1)),
     ):
         out[f"{label} backprop"] = models.semirad_runner(prog, "grad")
