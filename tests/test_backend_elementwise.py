@@ -130,3 +130,29 @@ def test_a_network_sweeps_to_the_same_bits_under_both_implementations(semiring):
     for a, b in zip(got, want):
         np.testing.assert_array_equal(a, b)
     assert all(np.isfinite(a).all() and np.abs(a).max() > 0 for a in got)
+
+
+# -- broadcast_to: numpy's result, built from strides -------------------------------------------------
+@pytest.mark.parametrize(
+    "source,shape",
+    [((), (5,)), ((), ()), ((3, 1), (2, 3, 4)), ((1,), (0,)), ((0, 1), (0, 7)), ((2, 3), (2, 3)), ((4,), (3, 2, 4)),
+     ((1, 1), (6, 1))],
+)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int64, bool])
+def test_broadcast_to_is_numpys_read_only_view(source, shape, dtype):
+    a = (np.arange(int(np.prod(source))) % 3).astype(dtype).reshape(source)
+    got, want = backend.broadcast_to(np, a, shape), np.broadcast_to(a, shape)
+    assert got.shape == want.shape and got.dtype == want.dtype and got.strides == want.strides
+    np.testing.assert_array_equal(got, want)
+    assert not got.flags.writeable and np.shares_memory(got, a) or got.size == 0
+    with pytest.raises(ValueError):
+        got[...] = 1
+
+
+def test_broadcast_to_of_views_and_bad_shapes_behaves_as_numpy():
+    a = np.arange(12.0).reshape(3, 4)
+    for view, shape in ((a[:, ::2], (5, 3, 2)), (a.T, (2, 4, 3)), (np.array([None, 1], dtype=object), (3, 2))):
+        np.testing.assert_array_equal(backend.broadcast_to(np, view, shape), np.broadcast_to(view, shape))
+    for shape in ((4, 3), (3,), (2, 3, 5)):
+        with pytest.raises(ValueError):
+            backend.broadcast_to(np, a, shape)

@@ -11,8 +11,6 @@ then ⊕ over broadcast batch axes. 1-D operands are promoted as numpy does.
 
 from __future__ import annotations
 
-import numpy as np
-
 from .. import backend
 from .core import Op, OpError, unbroadcast
 
@@ -38,7 +36,7 @@ class MatMul(Op):
         # (..., m, n) and (..., n, p); reshape, not [None, :], so that no stride is 0 (BLAS takes those)
         a2 = a.reshape(1, a.shape[0]) if a.ndim == 1 else a
         b2 = b.reshape(b.shape[0], 1) if b.ndim == 1 else b
-        out_shape = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2]) + (a2.shape[-2], b2.shape[-1])
+        out_shape = backend.broadcast_shapes(a2.shape[:-2], b2.shape[:-2]) + (a2.shape[-2], b2.shape[-1])
         g = S.map(g, lambda t: t.reshape(out_shape))
         grad_a = grad_b = None
         if needs[0]:

@@ -55,7 +55,7 @@ class MaxAbsProduct(Semiring):
     def scale(self, g, weights):
         xp = backend.namespace(g[0])
         value = g[0] * weights
-        ids = g[1] if value.shape == g[1].shape else xp.broadcast_to(g[1], value.shape)
+        ids = g[1] if value.shape == g[1].shape else backend.broadcast_to(xp, g[1], value.shape)
         return value, ids
 
     def sum(self, g, axes, keepdims=False):
@@ -66,7 +66,7 @@ class MaxAbsProduct(Semiring):
             return g
         if value.ndim == 2 and len(axes) == 1:  # the bias of a dense layer: no reshapes needed
             if ids.shape != value.shape:
-                ids = xp.broadcast_to(ids, value.shape)
+                ids = backend.broadcast_to(xp, ids, value.shape)
             vt, it = (value, ids) if axes[0] == 1 else (value.T, ids.T)
             best = xp.abs(vt).argmax(axis=1)  # first occurrence = smallest id on ties
             rows = xp.arange(vt.shape[0])
