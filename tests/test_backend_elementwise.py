@@ -157,3 +157,21 @@ def test_broadcast_to_of_views_and_bad_shapes_behaves_as_numpy():
     for shape in ((4, 3), (3,), (2, 3, 5)):
         with pytest.raises(ValueError):
             backend.broadcast_to(np, a, shape)
+
+
+# -- all_finite: the check every traced vertex goes through -------------------------------------------
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("size", [5, BIG + 3])
+def test_all_finite_finds_every_nan_and_inf_and_ignores_overflowing_sums(impl, dtype, size):
+    rng = np.random.default_rng(6)
+    a = rng.standard_normal(size).astype(dtype)
+    assert backend.all_finite(np, a) and backend.all_finite(np, a.reshape(-1, 1)[::2])
+    huge = np.full(size, np.finfo(dtype).max, dtype=dtype)  # finite elements whose sum overflows
+    assert backend.all_finite(np, huge)
+    for bad in (np.nan, np.inf, -np.inf):
+        for where in (0, size // 2, size - 1):
+            b = a.copy()
+            b[where] = bad
+            assert not backend.all_finite(np, b)
+            assert not backend.all_finite(np, b.reshape(1, -1))
+    assert backend.all_finite(np, np.arange(size)) and backend.all_finite(np, np.zeros((0, 3), dtype=dtype))

@@ -38,3 +38,14 @@ def times_one_minus(y, out):
     for i in range(y.size):
         out[i] = y[i] * (one - y[i])
     return out
+
+
+@njit(cache=True, boundscheck=False, fastmath={"reassoc"})
+def non_finite_sum(x):
+    """Sum of ``x * 0`` over a flat array: 0 when every element is finite, NaN otherwise (inf * 0 and
+    NaN * 0 are NaN). ``reassoc`` alone lets LLVM vectorize the sum; it may not assume away NaN."""
+    acc = x.dtype.type(0)
+    zero = x.dtype.type(0)
+    for i in range(x.size):
+        acc += x[i] * zero
+    return acc

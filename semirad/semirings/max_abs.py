@@ -114,8 +114,7 @@ class MaxAbsProduct(Semiring):
     def enter(self, g, node, base):
         value, ids = g
         xp = backend.namespace(value)
-        # a finite sum means every element is finite (NaN and inf propagate): one pass, no temporary
-        if self.check_finite and not bool(xp.isfinite(value.sum())):
+        if self.check_finite and not backend.all_finite(xp, value):
             check_finite(xp, value, node)
         if node.op is None:  # a leaf propagates nothing: only its backpointers are kept
             return g, ids
