@@ -162,13 +162,14 @@ def _add_vector(a, v, vector_first):
 
 
 def _add_tiled(a, v, vector_first, r):
-    rows = a.size // v.shape[0]
-    main = (rows - rows % r) * v.shape[0]  # elements in whole groups of r rows
+    n = v.shape[0]
+    rows = a.size // n
+    main = (rows - rows % r) * n  # elements in whole groups of r rows
     out = np.empty(a.shape, dtype=a.dtype)
     flat_a, flat_out = a.reshape(-1), out.reshape(-1)
-    parts = [(flat_a[:main].reshape(-1, r * v.shape[0]), np.tile(v, r), flat_out[:main].reshape(-1, r * v.shape[0]))]
+    parts = [(flat_a[:main].reshape(-1, r * n), np.tile(v, r), flat_out[:main].reshape(-1, r * n))]
     if main < a.size:  # the rows past a multiple of r
-        parts.append((flat_a[main:].reshape(-1, v.shape[0]), v, flat_out[main:].reshape(-1, v.shape[0])))
+        parts.append((flat_a[main:].reshape(-1, n), v, flat_out[main:].reshape(-1, n)))
     for x, w, o in parts:
         if vector_first:
             np.add(w, x, out=o)

@@ -66,6 +66,7 @@ def load() -> None:
         elementwise.add_vector_to_rows(one.reshape(1, 1), one, np.empty((1, 1), dtype=dtype))
         elementwise.one_minus_square(one, np.empty_like(one))
         elementwise.times_one_minus(one, np.empty_like(one))
+        elementwise.non_finite_sum(one)
 
 
 class using:

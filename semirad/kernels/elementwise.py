@@ -1,10 +1,12 @@
-"""numba kernels: elementwise passes that numpy runs in several (a bias add, the partials of tanh and sigmoid).
+"""numba kernels: elementwise passes that numpy runs in several (a bias add, the partials of tanh and
+sigmoid) and the finiteness check of a trace.
 
-Each does in one pass over memory, with the same floating-point operations in the same order,
-what :mod:`semirad.backend` otherwise does with numpy: the same bits. They pay on arrays of a few
-MB, where every pass is a trip to memory: in a network of 16384 x 20 layers they made a backprop
-1.1x faster (see docs/design.md, Performance). Arrays are C-contiguous and of one float dtype; the
-caller checks that.
+The first three do in one pass over memory, with the same floating-point operations in the same
+order, what :mod:`semirad.backend` otherwise does with numpy: the same bits. They pay on arrays of
+a few MB, where every pass is a trip to memory: in a network of 16384 x 20 layers they made a
+backprop 1.1x faster (see docs/design.md, Performance). ``non_finite_sum`` answers the question of
+numpy's ``isfinite(a.sum())`` without its overflow and faster. Arrays are C-contiguous and of one
+float dtype; the caller checks that.
 """
 
 from __future__ import annotations
