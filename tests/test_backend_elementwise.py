@@ -175,3 +175,8 @@ def test_all_finite_finds_every_nan_and_inf_and_ignores_overflowing_sums(impl, d
             assert not backend.all_finite(np, b)
             assert not backend.all_finite(np, b.reshape(1, -1))
     assert backend.all_finite(np, np.arange(size)) and backend.all_finite(np, np.zeros((0, 3), dtype=dtype))
+
+
+def test_all_finite_of_complex_int_and_bool_arrays():
+    assert backend.all_finite(np, np.array([1 + 2j, 3j])) and not backend.all_finite(np, np.array([1 + 1j, np.inf * 1j]))
+    assert backend.all_finite(np, np.array([np.iinfo(np.int64).max] * 3)) and backend.all_finite(np, np.ones(4, bool))
