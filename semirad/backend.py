@@ -152,7 +152,7 @@ def _add_vector(a, v, vector_first):
     dtype), by the numba kernel or tiled when that pays."""
     n = v.shape[0]
     if a.shape[-1] == n and a.flags.c_contiguous:
-        if a.dtype in _KERNEL_DTYPES and kernels.enabled():
+        if _elementwise_kernel_takes(a):
             out = np.empty(a.shape, dtype=a.dtype)
             _elementwise().add_vector_to_rows(a.reshape(-1, n), v, out.reshape(-1, n))  # x + y == y + x
             return out
@@ -217,7 +217,7 @@ def all_finite(xp, a) -> bool:
     (True, False)
     """
     if type(a) is _ndarray and a.dtype.kind in "fiub":
-        if a.size >= _FUSED_MIN_ELEMENTS and a.dtype in _KERNEL_DTYPES and a.flags.c_contiguous and kernels.enabled():
+        if _elementwise_kernel_takes(a):
             return not math.isnan(_elementwise().non_finite_sum(a.reshape(-1)))
         if math.isfinite(_add_reduce(a, None)):  # (a small array: half the µs of bool(np.isfinite(a.sum())))
             return True
@@ -226,13 +226,19 @@ def all_finite(xp, a) -> bool:
     return bool(xp.isfinite(a).all())
 
 
+def _elementwise_kernel_takes(a) -> bool:
+    """Whether the numba elementwise kernels run on ``a``: a numpy float32/float64 array of at least
+    ``_FUSED_MIN_ELEMENTS`` elements, C-contiguous, with the kernels enabled."""
+    return (
+        type(a) is _ndarray and a.size >= _FUSED_MIN_ELEMENTS and a.dtype in _KERNEL_DTYPES
+        and a.flags.c_contiguous and kernels.enabled()
+    )
+
+
 def _fused_unary(kernel: str, y):
     """A new array from the numba kernel ``kernel`` of :mod:`semirad.kernels.elementwise` applied to
-    ``y``, or None where it does not apply (cupy, small, not C-contiguous, not float32/64, disabled)."""
-    if (
-        type(y) is _ndarray and y.size >= _FUSED_MIN_ELEMENTS and y.dtype in _KERNEL_DTYPES
-        and y.flags.c_contiguous and kernels.enabled()
-    ):
+    ``y``, or None where it does not apply (see :func:`_elementwise_kernel_takes`)."""
+    if _elementwise_kernel_takes(y):
         out = np.empty(y.shape, dtype=y.dtype)
         getattr(_elementwise(), kernel)(y.reshape(-1), out.reshape(-1))
         return out
@@ -342,7 +348,7 @@ def max_abs_matmul(xp, values, ids, weights):
     if values.shape[-1] <= 1:
         return _max_abs_matmul_trivial(xp, values, ids, weights)
     if xp is np and kernels.enabled():
-        dtype = values.dtype if values.dtype == weights.dtype else np.result_type(values.dtype, weights.dtype)
+        dtype = _product_dtype(values, weights)
         if dtype in _KERNEL_DTYPES:
             out = _kernel().max_abs_matmul(values, ids, weights, dtype)
             if out is not None:
@@ -384,15 +390,20 @@ def broadcast_shapes(a: tuple, b: tuple) -> tuple:
     return a if a == b else np.broadcast_shapes(a, b)
 
 
+def _product_dtype(a, b):
+    """``np.result_type`` of two arrays, without its µs where their dtypes are equal."""
+    return a.dtype if a.dtype == b.dtype else np.result_type(a.dtype, b.dtype)
+
+
 def _max_abs_matmul_trivial(xp, values, ids, weights):
     """``n == 0``: no path; ``n == 1``: one product per output element, nothing to compare."""
     batch = broadcast_shapes(values.shape[:-2], weights.shape[:-2])
     shape = batch + (values.shape[-2], weights.shape[-1])
-    dtype = values.dtype if values.dtype == weights.dtype else np.result_type(values.dtype, weights.dtype)
+    dtype = _product_dtype(values, weights)
     if values.shape[-1] == 0:
         return xp.zeros(shape, dtype=dtype), xp.full(shape, NO_PATH, dtype=np.int64)
     out_v = values * weights  # (..., m, 1) * (..., 1, p)
-    out_i = broadcast_to(xp, ids if ids.shape == values.shape else broadcast_to(xp, ids, values.shape), shape)
+    out_i = broadcast_to(xp, ids, shape)  # ids broadcast against values (..., m, 1), hence to (..., m, p)
     return out_v, out_i
 
 
