@@ -226,12 +226,42 @@ def all_finite(xp, a) -> bool:
     return bool(xp.isfinite(a).all())
 
 
+def products_finite(xp, a, b, out_size: int) -> bool:
+    """Whether every product of an element of ``a`` with an element of ``b`` is certainly finite,
+    from ``max|a| * max|b|`` (rounding is monotone: no product rounds above the rounded bound).
+
+    Used where each result of an op is one such product (a max-abs contraction) and reading ``a``
+    and ``b`` is cheaper than checking the ``out_size`` results: ``False`` means "not known" (a
+    NaN/inf input, a bound past the largest float, a dtype other than float32/float64, or a check
+    of the results that would cost less).
+
+    >>> products_finite(np, np.ones((200, 1)), np.full((1, 200), 1e300), 40000)
+    True
+    >>> products_finite(np, np.full((200, 1), 1e10), np.full((1, 200), 1e300), 40000)
+    False
+    """
+    if (
+        out_size < _FUSED_MIN_ELEMENTS
+        or a.size + b.size >= out_size
+        or a.dtype.kind != "f"
+        or b.dtype.kind != "f"
+        or _product_dtype(a, b) not in _KERNEL_DTYPES
+    ):
+        return False
+    # float32 maxima multiply exactly in float64; float64 ones round as the products themselves do
+    bound = float(xp.abs(a).max()) * float(xp.abs(b).max())
+    return bound <= float(np.finfo(_product_dtype(a, b)).max)
+
+
 def _elementwise_kernel_takes(a) -> bool:
     """Whether the numba elementwise kernels run on ``a``: a numpy float32/float64 array of at least
     ``_FUSED_MIN_ELEMENTS`` elements, C-contiguous, with the kernels enabled."""
     return (
-        type(a) is _ndarray and a.size >= _FUSED_MIN_ELEMENTS and a.dtype in _KERNEL_DTYPES
-        and a.flags.c_contiguous and kernels.enabled()
+        type(a) is _ndarray
+        and a.size >= _FUSED_MIN_ELEMENTS
+        and a.dtype in _KERNEL_DTYPES
+        and a.flags.c_contiguous
+        and kernels.enabled()
     )
 
 

@@ -136,8 +136,16 @@ def test_a_network_sweeps_to_the_same_bits_under_both_implementations(semiring):
 # -- broadcast_to: numpy's result, built from strides -------------------------------------------------
 @pytest.mark.parametrize(
     "source,shape",
-    [((), (5,)), ((), ()), ((3, 1), (2, 3, 4)), ((1,), (0,)), ((0, 1), (0, 7)), ((2, 3), (2, 3)), ((4,), (3, 2, 4)),
-     ((1, 1), (6, 1))],
+    [
+        ((), (5,)),
+        ((), ()),
+        ((3, 1), (2, 3, 4)),
+        ((1,), (0,)),
+        ((0, 1), (0, 7)),
+        ((2, 3), (2, 3)),
+        ((4,), (3, 2, 4)),
+        ((1, 1), (6, 1)),
+    ],
 )
 @pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int64, bool])
 def test_broadcast_to_is_numpys_read_only_view(source, shape, dtype):
@@ -181,3 +189,56 @@ def test_all_finite_of_complex_int_and_bool_arrays():
     assert backend.all_finite(np, np.array([1 + 2j, 3j]))
     assert not backend.all_finite(np, np.array([1 + 1j, np.inf * 1j]))
     assert backend.all_finite(np, np.array([np.iinfo(np.int64).max] * 3)) and backend.all_finite(np, np.ones(4, bool))
+
+
+# -- products_finite: a bound that spares the trace its pass over a large contraction result ------
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_products_finite_is_true_only_where_every_product_is_finite(dtype):
+    big = np.finfo(dtype).max
+    rng = np.random.default_rng(7)
+    out_size = 200 * 200
+    for scale_a, scale_b in [(1.0, 1.0), (big / 4, 2.0), (big / 2, 2.0), (big, 1.0), (big, 1.5), (1e-30, 1e-30)]:
+        a = (rng.uniform(-1, 1, (200, 1)) * scale_a).astype(dtype)
+        b = (rng.uniform(-1, 1, (1, 200)) * scale_b).astype(dtype)
+        a[0, 0], b[0, 0] = scale_a, -scale_b  # the extremes are present
+        with np.errstate(over="ignore"):
+            every_product_finite = bool(np.isfinite(a * b).all())
+        assert backend.products_finite(np, a, b, out_size) == every_product_finite, (scale_a, scale_b)
+    a, b = np.ones((200, 1), dtype), np.ones((1, 200), dtype)
+    for bad in (np.nan, np.inf):
+        a_bad = a.copy()
+        a_bad[7, 0] = bad
+        assert not backend.products_finite(np, a_bad, b, out_size)
+        assert not backend.products_finite(np, b.T, a_bad.T, out_size)
+
+
+def test_products_finite_says_not_known_where_checking_the_result_is_cheaper():
+    a, b = np.ones((200, 1)), np.ones((1, 200))
+    assert backend.products_finite(np, a, b, 200 * 200)
+    assert not backend.products_finite(np, a[:50], b[:, :50], 50 * 50)  # a small result: check it
+    assert not backend.products_finite(np, np.ones((200, 200)), np.ones((200, 200)), 200 * 200)  # inputs as big
+    assert not backend.products_finite(np, a.astype(np.int64), b, 200 * 200)  # |int| may overflow
+    assert not backend.products_finite(np, a.astype(np.float16), b.astype(np.float16), 200 * 200)
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_trace_skips_the_pass_over_a_proven_weight_gradient_and_still_stops_at_overflow(monkeypatch, batch):
+    """A dense layer ``x @ W`` with a batch much smaller than its width: the weight gradient's
+    elements are single products ``x[b, i] * g[b, j]``, bounded from ``x`` and ``g``."""
+    width = 200
+    rng = np.random.default_rng(8)
+    x = sr.tensor(rng.standard_normal((batch, width)), requires_grad=True, name="x")
+    w = sr.tensor(rng.standard_normal((width, width)), requires_grad=True, name="W")
+    checked_sizes = []
+    real_all_finite = backend.all_finite
+    monkeypatch.setattr(backend, "all_finite", lambda xp, a: checked_sizes.append(a.size) or real_all_finite(xp, a))
+    trace = sr.trace((x @ w).sum(), [x, w])
+    assert width * width not in checked_sizes  # the weight gradient was proven, not read again
+    expected = np.abs(x.data).max(axis=0)[:, None] * np.ones(width)  # one path per weight, via max |x[b, i]|
+    np.testing.assert_array_equal(np.abs(trace[w]), expected)
+    # gradients whose products overflow are still found, with the place named
+    scale = sr.tensor(np.full(width, 1e200))
+    huge_x = sr.tensor(np.full((batch, width), 1e200), requires_grad=True, name="x")
+    tiny_w = sr.tensor(np.full((width, width), 1e-250), requires_grad=True, name="W")
+    with np.errstate(over="ignore"), pytest.raises(FloatingPointError, match=r"leaf 'W' of shape \(200, 200\)"):
+        sr.trace(((huge_x @ tiny_w) * scale).sum(), [huge_x, tiny_w])

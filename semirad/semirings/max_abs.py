@@ -12,6 +12,8 @@ in recording order, then the lowest C-order flat index within it).
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from .. import backend
@@ -37,6 +39,7 @@ class MaxAbsProduct(Semiring):
         return xp.zeros(shape, dtype=dtype), xp.full(shape, backend.NO_PATH, dtype=np.int64)
 
     def seed(self, array):
+        self._proven_finite = {}  # id -> weakref of values known finite without a pass over them
         xp = backend.namespace(array)
         return array, xp.full(array.shape, backend.END, dtype=np.int64)
 
@@ -90,7 +93,13 @@ class MaxAbsProduct(Semiring):
 
     def matmul(self, g, weights):
         xp = backend.namespace(g[0], weights)
-        return backend.max_abs_matmul(xp, g[0], g[1], weights)
+        out = backend.max_abs_matmul(xp, g[0], g[1], weights)
+        # each result is one product g[i, j] * weights[j, k]: a bound on the inputs can spare `enter`
+        # its pass over a large result (the weight gradient of a batch-1 dense layer)
+        if self.check_finite and backend.products_finite(xp, g[0], weights, out[0].size):
+            proven = _whole_memory(out[0])
+            self._proven_finite[id(proven)] = weakref.ref(proven)
+        return out
 
     def scatter(self, g, index, shape, unique):
         value, ids = g
@@ -114,7 +123,7 @@ class MaxAbsProduct(Semiring):
     def enter(self, g, node, base):
         value, ids = g
         xp = backend.namespace(value)
-        if self.check_finite and not backend.all_finite(xp, value):
+        if self.check_finite and not self._known_finite(value) and not backend.all_finite(xp, value):
             check_finite(xp, value, node)
         if node.op is None:  # a leaf propagates nothing: only its backpointers are kept
             return g, ids
@@ -124,7 +133,34 @@ class MaxAbsProduct(Semiring):
             own[ids == backend.NO_PATH] = backend.NO_PATH
         return (value, own), ids
 
+    def _known_finite(self, value) -> bool:
+        """Whether :meth:`matmul` proved ``value``, or the array it is a view of, finite in this
+        sweep (values are never written in place during a sweep; numpy and cupy point a view's
+        ``base`` at the array that owns the memory, so a view holds only elements of it)."""
+        proven = getattr(self, "_proven_finite", None)
+        if not proven:
+            return False
+        for candidate in (value, getattr(value, "base", None)):
+            ref = proven.get(id(candidate)) if candidate is not None else None
+            if ref is not None and ref() is candidate:
+                return True
+        return False
+
     def result(self, sweep):
         from ..paths import Trace
 
         return Trace(sweep)
+
+
+def _whole_memory(array):
+    """``array``'s base where ``array`` is a contiguous view of all of it (a reshape), else ``array``:
+    proving one proves the other."""
+    base = getattr(array, "base", None)
+    if (
+        base is not None
+        and getattr(base, "size", None) == array.size
+        and getattr(base, "base", 0) is None
+        and (array.flags.c_contiguous or array.flags.f_contiguous)
+    ):
+        return base
+    return array
