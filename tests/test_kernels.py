@@ -77,7 +77,7 @@ def fresh_ids(rng, shape):
     "m,n,p",
     # around the kernel's group of 8 rows of w (n = 7, 8, 9, 16, 17), empty and size-1 dims
     [(1, 1, 1), (3, 2, 5), (5, 7, 3), (4, 8, 4), (9, 9, 2), (2, 16, 3), (3, 17, 11), (0, 4, 3), (3, 4, 0), (3, 0, 4),
-     (1, 30, 1), (1, 1, 30)],
+     (1, 30, 1), (1, 1, 30), (1, 37, 300), (1, 300, 37), (1, 2, 2)],  # m = 1: the vector-matrix kernel
 )
 def test_matches_loop_reference(impl, dtype, ties, m, n, p):
     rng = np.random.default_rng(m * 100 + n * 10 + p)
@@ -140,21 +140,26 @@ def test_views_transposed_weights_and_broadcast_ids(impl):
     check(v, np.broadcast_to(np.arange(6)[:, None], (6, 9)), w)
     check(np.ascontiguousarray(v), fresh_ids(rng, (6, 9)), w)
     check(v.astype(np.float32), fresh_ids(rng, (6, 9)), w)  # the result type differs from w's: no in-place read
+    for row in (v[:1], v[2:3]):  # one row (the vector-matrix kernel): transposed weights, broadcast ids
+        check(row, np.broadcast_to(np.arange(9)[None, :], (1, 9)), w)
+        check(row, np.broadcast_to(np.array([[7]]), (1, 9)), w)
+        check(row.astype(np.float32), fresh_ids(rng, (1, 9)), w.astype(np.float32))
 
 
 @pytest.mark.parametrize("where", ["value", "weight", "zero-times-inf"])
-def test_non_finite_inputs_behave_as_the_numpy_reference(impl, where):
+@pytest.mark.parametrize("rows", [5, 1])
+def test_non_finite_inputs_behave_as_the_numpy_reference(impl, where, rows):
     rng = np.random.default_rng(5)
-    v = rng.standard_normal((5, 10))
+    v = rng.standard_normal((rows, 10))
     w = rng.standard_normal((10, 4))
     if where == "value":
-        v[2, 3] = np.nan
+        v[rows // 2, 3] = np.nan
     elif where == "weight":
         w[7, 1] = np.inf
     else:
-        v[1, 4] = 0.0
+        v[rows // 4, 4] = 0.0
         w[4, 2] = np.inf
-    ids = fresh_ids(rng, (5, 10))
+    ids = fresh_ids(rng, (rows, 10))
     with np.errstate(invalid="ignore"):
         got = backend.max_abs_matmul(np, v, ids, w)
         want = backend.max_abs_matmul_reference(np, v, ids, w)

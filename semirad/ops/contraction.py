@@ -33,6 +33,10 @@ class MatMul(Op):
             grad_a = S.matmul(g, b.T) if needs[0] else None
             grad_b = S.map(S.matmul(S.map(g, _swap_last), a), _swap_last) if needs[1] else None
             return grad_a, grad_b
+        if a.ndim == 2 and b.ndim == 1:  # a matrix-vector product W @ x: the general case, fewer reshapes
+            grad_a = S.matmul(S.map(g, _as_column), b.reshape(1, -1)) if needs[0] else None
+            grad_b = S.map(S.matmul(S.map(g, _as_row), a), _as_vector) if needs[1] else None
+            return grad_a, grad_b
         # (..., m, n) and (..., n, p); reshape, not [None, :], so that no stride is 0 (BLAS takes those)
         a2 = a.reshape(1, a.shape[0]) if a.ndim == 1 else a
         b2 = b.reshape(b.shape[0], 1) if b.ndim == 1 else b
@@ -51,6 +55,18 @@ class MatMul(Op):
 
 def _swap_last(t):
     return t.swapaxes(-1, -2)
+
+
+def _as_column(t):
+    return t.reshape(-1, 1)
+
+
+def _as_row(t):
+    return t.reshape(1, -1)
+
+
+def _as_vector(t):
+    return t.reshape(-1)
 
 
 MATMUL = MatMul()
