@@ -242,3 +242,12 @@ def test_trace_skips_the_pass_over_a_proven_weight_gradient_and_still_stops_at_o
     tiny_w = sr.tensor(np.full((width, width), 1e-250), requires_grad=True, name="W")
     with np.errstate(over="ignore"), pytest.raises(FloatingPointError, match=r"leaf 'W' of shape \(200, 200\)"):
         sr.trace(((huge_x @ tiny_w) * scale).sum(), [huge_x, tiny_w])
+
+
+def test_max_abs_primitives_work_outside_a_sweep_on_proven_sizes():
+    S = sr.semirings.MaxAbsProduct()  # no seed(): a user calling the primitive directly
+    g = (np.ones((200, 1)), np.arange(200).reshape(200, 1))
+    value, ids = S.matmul(g, np.full((1, 200), 2.0))
+    assert value.shape == (200, 200) and (value == 2.0).all() and (ids[:, 0] == np.arange(200)).all()
+    del value, ids
+    assert not S.__dict__.get("_proven_finite")  # no entry outlives its array
