@@ -164,6 +164,10 @@ SPECS = {
 }
 
 
+#: seconds of timed rounds that a fast point fills with extra repeats (see ``harness.interleaved``)
+MIN_SECONDS = {"full": 1.0, "quick": 0.25}
+
+
 def run_experiment(name: str, mode: str, have: dict, repeats: int, log=print) -> dict:
     spec = SPECS[name]
     rows, stopped = [], {}
@@ -180,7 +184,7 @@ def run_experiment(name: str, mode: str, have: dict, repeats: int, log=print) ->
             if name == "random_graphs":
                 row["seed"], row["x"] = x, row["scalar"]["edges"]
                 row["ops"], row["edges"] = len(prog.steps), row["scalar"]["edges"]
-        row["times"] = harness.interleaved(runners, repeats)
+        row["times"] = harness.interleaved(runners, repeats, min_seconds=MIN_SECONDS[mode])
         row["memory"] = memory(runners)
         for col in skip:
             row["times"][col] = {"skipped": stopped[col]}

@@ -8,6 +8,7 @@ and ratios of medians taken in one run are comparable.
 from __future__ import annotations
 
 import gc
+import math
 import os
 import platform
 import statistics
@@ -138,16 +139,23 @@ def time_call(fn: Callable, sync: Callable | None = None) -> float:
     return elapsed
 
 
-def interleaved(runners: dict, repeats: int, warmup: int = 1, budget_s: float | None = None) -> dict:
+def interleaved(
+    runners: dict, repeats: int, warmup: int = 1, budget_s: float | None = None, min_seconds: float = 0.0,
+    max_repeats: int = 100,
+) -> dict:
     """Median seconds per runner; ``runners`` maps a name to ``fn`` or ``(fn, sync)``.
 
     Each runner is warmed up ``warmup`` times, then the repeats are interleaved (in an order that
-    rotates from round to round). A runner whose
-    warm-up call exceeds :data:`SLOW_CALL_S` (or ``budget_s``) is timed once and reported with
-    ``repeats: 1``. A runner that raises is reported with its error.
+    rotates from round to round). Where a round (one call of every runner, estimated from the
+    warm-up) takes less than ``min_seconds / repeats``, more rounds run, up to ``max_repeats``, to
+    fill about ``min_seconds``: fast points get the repeats that make their median steady on a noisy
+    machine, for little time. A runner whose warm-up call exceeds :data:`SLOW_CALL_S` (or
+    ``budget_s``) is timed once and reported with ``repeats: 1``. A runner that raises is reported
+    with its error.
     """
     out, live = {}, {}
     limit = SLOW_CALL_S if budget_s is None else budget_s
+    round_s = 0.0
     for name, runner in runners.items():
         fn, sync = runner if isinstance(runner, tuple) else (runner, None)
         try:
@@ -161,6 +169,9 @@ def interleaved(runners: dict, repeats: int, warmup: int = 1, budget_s: float | 
             out[name] = {"median_s": first, "repeats": 1, "times_s": [first]}
         else:
             live[name] = (fn, sync, [])
+            round_s += first
+    if min_seconds > 0 and round_s > 0:
+        repeats = max(repeats, min(max_repeats, math.ceil(min_seconds / round_s)))
     gc.collect()
     order = list(live.values())
     for r in range(repeats):

@@ -118,7 +118,8 @@ def markdown(results: dict) -> str:
         f"numpy {m.get('numpy')}, torch {m.get('torch')}, autograd {m.get('autograd')}, numba {m.get('numba')}, "
         f"cupy {m.get('cupy')}; threads per framework: {results['threads'].get('requested')}; "
         f"C allocator: {results.get('allocator', 'system')} (see `bench/harness.py` `set_allocator`); "
-        f"mode `{results['mode']}`, {results['repeats']} repeats (median, warm-up excluded, interleaved); "
+        f"mode `{results['mode']}`, at least {results['repeats']} repeats per point, more for fast points "
+        "(median, warm-up excluded, interleaved); "
         f"git {m.get('git')}; load average at start {m.get('load_average')}.",
         "",
         "Times in milliseconds for one forward + reverse sweep (the graph is recorded anew each time). "
