@@ -139,14 +139,29 @@ def time_call(fn: Callable, sync: Callable | None = None) -> float:
     return elapsed
 
 
+def balanced_orders(n: int) -> list:
+    """Orders of ``n`` runners in which each runner directly follows each other one equally often
+    (a Williams design: ``n`` orders for even ``n``, ``2n`` for odd). Rotating one order would not
+    do: every runner would always follow the same one.
+
+    >>> balanced_orders(4)
+    [[0, 1, 3, 2], [1, 2, 0, 3], [2, 3, 1, 0], [3, 0, 2, 1]]
+    """
+    if n == 0:
+        return []
+    first = [0] + [(i + 1) // 2 if i % 2 else n - i // 2 for i in range(1, n)]  # 0, 1, n-1, 2, n-2, ...
+    orders = [[(k + r) % n for k in first] for r in range(n)]
+    return orders if n % 2 == 0 else orders + [order[::-1] for order in orders]
+
+
 def interleaved(
     runners: dict, repeats: int, warmup: int = 1, budget_s: float | None = None, min_seconds: float = 0.0,
     max_repeats: int = 100,
 ) -> dict:
     """Median seconds per runner; ``runners`` maps a name to ``fn`` or ``(fn, sync)``.
 
-    Each runner is warmed up ``warmup`` times, then the repeats are interleaved (in an order that
-    rotates from round to round). Where a round (one call of every runner, estimated from the
+    Each runner is warmed up ``warmup`` times, then the repeats are interleaved, in orders that change
+    from round to round (:func:`balanced_orders`). Where a round (one call of every runner, estimated from the
     warm-up) takes less than ``min_seconds / repeats``, more rounds run, up to ``max_repeats``, to
     fill about ``min_seconds``: fast points get the repeats that make their median steady on a noisy
     machine, for little time. A runner whose warm-up call exceeds :data:`SLOW_CALL_S` (or
@@ -173,12 +188,13 @@ def interleaved(
     if min_seconds > 0 and round_s > 0:
         repeats = max(repeats, min(max_repeats, math.ceil(min_seconds / round_s)))
     gc.collect()
-    order = list(live.values())
+    runners_live = list(live.values())
+    orders = balanced_orders(len(runners_live))
     for r in range(repeats):
-        # rotate the order every round: each runner follows each other one equally often (a runner
-        # that frees much memory or thrashes the cache penalizes whichever runs next)
-        k = r % len(order) if order else 0
-        for fn, sync, times in order[k:] + order[:k]:
+        # a runner that frees much memory or thrashes the cache penalizes whichever runs next: the
+        # orders let each runner follow each other one equally often
+        for i in orders[r % len(orders)] if orders else ():
+            fn, sync, times = runners_live[i]
             times.append(time_call(fn, sync))
     for name, (_, _, times) in live.items():
         out[name] = {"median_s": statistics.median(times), "repeats": len(times), "times_s": times}

@@ -40,3 +40,22 @@ def test_a_failing_runner_is_reported_and_the_others_still_run():
     log = []
     out = harness.interleaved({"ok": counting(log, "ok"), "bad": broken}, repeats=2, min_seconds=0.0)
     assert out["ok"]["repeats"] == 2 and "no such config" in out["bad"]["error"]
+
+
+def test_orders_let_each_runner_follow_each_other_one_equally_often():
+    for n in range(1, 8):
+        orders = harness.balanced_orders(n)
+        assert all(sorted(order) == list(range(n)) for order in orders)  # every runner once per round
+        follows = {}
+        for order in orders:
+            for before, after in zip(order, order[1:]):
+                follows[before, after] = follows.get((before, after), 0) + 1
+        assert len(follows) == n * (n - 1) and len(set(follows.values())) <= 1, n
+
+
+def test_rounds_vary_which_runner_comes_before_which():
+    log = []
+    harness.interleaved({name: counting(log, name) for name in "abcd"}, repeats=4)
+    timed = log[4:]  # after one warm-up each
+    predecessors = {name: {timed[i - 1] for i in range(1, len(timed)) if timed[i] == name and i % 4} for name in "abcd"}
+    assert all(len(p) == 3 for p in predecessors.values()), predecessors  # rotating one order would give 1
