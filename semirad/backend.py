@@ -310,6 +310,32 @@ def element_ids(xp, base: int, shape: tuple) -> object:
     return xp.arange(base, base + math.prod(shape), dtype=np.int64).reshape(shape)
 
 
+def traced_vertex(xp, value, ids, base: int):
+    """A traced vertex's own ids and, where it was found on the way, whether ``value`` is finite.
+
+    Returns ``(own, finite)``: ``own`` holds ``base + flat index`` for every element, ``NO_PATH``
+    where ``ids`` (the successors of its best paths) is ``NO_PATH``, so that a dead end stays one;
+    ``finite`` is True or False for small float numpy arrays (one compiled call, about 1.5 µs
+    against 4 for the three numpy steps), None elsewhere (not checked).
+
+    >>> own, finite = traced_vertex(np, np.array([1.0, 2.0]), np.array([7, NO_PATH]), 10)
+    >>> own.tolist() == [10, NO_PATH], finite in (True, None)
+    (True, True)
+    """
+    if (
+        type(value) is _ndarray and type(ids) is _ndarray and value.size < _FUSED_MIN_ELEMENTS
+        and value.dtype in _KERNEL_DTYPES and ids.dtype == np.int64 and ids.shape == value.shape
+        and kernels.enabled()
+    ):
+        own = np.empty(value.shape, dtype=np.int64)
+        finite = _elementwise().traced_vertex(value.reshape(-1), ids.reshape(-1), base, own.reshape(-1))
+        return own, finite
+    own = element_ids(xp, base, value.shape)
+    if ids.size and int(ids.max()) == NO_PATH:  # NO_PATH is the largest int64: one pass, no temporary
+        own[ids == NO_PATH] = NO_PATH
+    return own, None
+
+
 def flat_positions(xp, shape: tuple, index) -> object:
     """Flat C-order position in an array of ``shape`` of every element that ``a[index]`` selects."""
     size = int(np.prod(shape, dtype=np.int64))

@@ -251,3 +251,50 @@ def test_max_abs_primitives_work_outside_a_sweep_on_proven_sizes():
     assert value.shape == (200, 200) and (value == 2.0).all() and (ids[:, 0] == np.arange(200)).all()
     del value, ids
     assert not S.__dict__.get("_proven_finite")  # no entry outlives its array
+
+
+# -- traced_vertex: a traced vertex's own ids, dead ends and finiteness ---------------------------------
+def vertex_cases(rng, dtype):
+    """(value, ids) pairs as they reach a vertex: contiguous, transposed, broadcast (0 strides), 0-d."""
+    square = wide_range(rng, (6, 5), dtype)
+    ids = rng.integers(0, 1000, (6, 5))
+    ids[1, 2] = ids[4, 0] = backend.NO_PATH  # dead ends
+    yield square, ids
+    yield square.T, ids.T
+    yield np.broadcast_to(dtype(3.0), (40,)), np.broadcast_to(np.int64(backend.NO_PATH), (40,))
+    yield np.broadcast_to(square[:1], (3, 5)), np.broadcast_to(ids[1:2], (3, 5))
+    yield np.asarray(dtype(-2.0)), np.asarray(7, dtype=np.int64)
+    yield wide_range(rng, (BIG - 1,), dtype), rng.integers(0, 5, BIG - 1)  # the largest the kernel takes
+    yield wide_range(rng, (BIG,), dtype), rng.integers(0, 5, BIG)  # the numpy steps
+    yield np.zeros((0, 3), dtype), np.zeros((0, 3), np.int64)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_traced_vertex_numbers_elements_keeps_dead_ends_and_sees_non_finite_values(impl, dtype):
+    rng = np.random.default_rng(9)
+    for value, ids in vertex_cases(rng, dtype):
+        own, finite = backend.traced_vertex(np, value, ids, 100)
+        want = np.arange(100, 100 + value.size, dtype=np.int64).reshape(value.shape)
+        want[ids == backend.NO_PATH] = backend.NO_PATH
+        assert own.dtype == np.int64 and own.shape == value.shape
+        np.testing.assert_array_equal(own, want)
+        assert finite in (True, None)
+        if finite is not None:
+            assert impl == "numba" and value.size < BIG
+        for bad in (np.nan, np.inf, -np.inf):
+            if value.size == 0:
+                continue
+            broken = np.array(value, copy=True)
+            broken.flat[value.size // 2] = bad
+            own_b, finite_b = backend.traced_vertex(np, broken, ids, 100)
+            np.testing.assert_array_equal(own_b, want)
+            assert finite_b in (False, None) and (finite_b is None) == (finite is None)
+
+
+def test_traced_vertex_leaves_its_inputs_alone(impl):
+    value, ids = np.array([1.0, 2.0, 3.0]), np.array([4, backend.NO_PATH, 6])
+    before = value.copy(), ids.copy()
+    own, _ = backend.traced_vertex(np, value, ids, 0)
+    np.testing.assert_array_equal(value, before[0])
+    np.testing.assert_array_equal(ids, before[1])
+    assert own is not ids and own.tolist() == [0, backend.NO_PATH, 2]

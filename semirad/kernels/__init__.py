@@ -67,6 +67,7 @@ def load() -> None:
         elementwise.one_minus_square(one, np.empty_like(one))
         elementwise.times_one_minus(one, np.empty_like(one))
         elementwise.non_finite_sum(one)
+        elementwise.traced_vertex(one, np.zeros(1, np.int64), 0, np.empty(1, np.int64))
         square = np.ones((2, 2), dtype=dtype)
         max_abs.max_abs_matmul(one.reshape(1, 1).repeat(2, 1), np.zeros((1, 2), np.int64), square, np.dtype(dtype))
 

@@ -6,12 +6,17 @@ order, what :mod:`semirad.backend` otherwise does with numpy: the same bits. The
 a few MB, where every pass is a trip to memory: in a network of 16384 x 20 layers they made a
 backprop 1.1x faster (see docs/design.md, Performance). ``non_finite_sum`` answers the question of
 numpy's ``isfinite(a.sum())`` without its overflow and faster. Arrays are C-contiguous and of one
-float dtype; the caller checks that.
+float dtype; the caller checks that. ``traced_vertex`` does a small traced vertex's bookkeeping
+(finiteness, own ids, dead ends) in one call where numpy takes three.
 """
 
 from __future__ import annotations
 
-from numba import njit
+import numpy as np
+from numba import njit, types
+
+#: the id of "no path" (semirad.backend.NO_PATH: the largest int64)
+_NO_PATH = np.iinfo(np.int64).max
 
 
 @njit(cache=True, boundscheck=False)
@@ -51,3 +56,23 @@ def non_finite_sum(x):
     for i in range(x.size):
         acc += x[i] * zero
     return acc
+
+
+def _vertex_signature(dtype):
+    # value and ids read-only and of any strides (a broadcast gradient arrives with 0 strides; a
+    # writable C-contiguous array converts to this type), so one compiled version per dtype serves all
+    flat = types.Array(dtype, 1, "A", readonly=True)
+    return types.boolean(flat, types.Array(types.int64, 1, "A", readonly=True), types.int64, types.int64[::1])
+
+
+@njit([_vertex_signature(types.float32), _vertex_signature(types.float64)], cache=True, boundscheck=False)
+def traced_vertex(value, ids, base, own):
+    """``own[i] = base + i``, or ``NO_PATH`` where ``ids[i]`` is ``NO_PATH`` (a dead end stays one),
+    over flat arrays; returns whether every element of ``value`` is finite (``x - x`` is 0 for finite
+    ``x``, NaN for NaN and inf)."""
+    check = 0.0
+    for i in range(value.size):
+        check += value[i] - value[i]
+    for i in range(own.size):
+        own[i] = _NO_PATH if ids[i] == _NO_PATH else base + i
+    return check == 0.0

@@ -125,14 +125,12 @@ class MaxAbsProduct(Semiring):
     def enter(self, g, node, base):
         value, ids = g
         xp = backend.namespace(value)
-        if self.check_finite and not self._known_finite(value) and not backend.all_finite(xp, value):
+        # a vertex with no path to the output stays a dead end: it must lose ties to real zero-valued paths
+        own, finite = (None, None) if node.op is None else backend.traced_vertex(xp, value, ids, base)
+        if self.check_finite and not finite and not self._known_finite(value) and not backend.all_finite(xp, value):
             check_finite(xp, value, node)
         if node.op is None:  # a leaf propagates nothing: only its backpointers are kept
             return g, ids
-        own = backend.element_ids(xp, base, value.shape)
-        # a vertex with no path to the output stays a dead end: it must lose ties to real zero-valued paths
-        if ids.size and int(ids.max()) == backend.NO_PATH:  # NO_PATH is the largest int64: one pass, no temporary
-            own[ids == backend.NO_PATH] = backend.NO_PATH
         return (value, own), ids
 
     def _known_finite(self, value) -> bool:
