@@ -245,17 +245,14 @@ def products_finite(xp, a, b, out_size: int) -> bool:
     >>> products_finite(np, np.full((200, 1), 1e10), np.full((1, 200), 1e300), 40000)
     False
     """
-    if (
-        out_size < _PROOF_MIN_ELEMENTS
-        or a.size + b.size >= out_size
-        or a.dtype.kind != "f"
-        or b.dtype.kind != "f"
-        or _product_dtype(a, b) not in _KERNEL_DTYPES
-    ):
+    if out_size < _PROOF_MIN_ELEMENTS or a.size + b.size >= out_size or a.dtype.kind != "f" or b.dtype.kind != "f":
+        return False
+    dtype = _product_dtype(a, b)
+    if dtype not in _KERNEL_DTYPES:
         return False
     # float32 maxima multiply exactly in float64; float64 ones round as the products themselves do
     bound = float(xp.abs(a).max()) * float(xp.abs(b).max())
-    return bound <= float(np.finfo(_product_dtype(a, b)).max)
+    return bound <= float(np.finfo(dtype).max)
 
 
 def _elementwise_kernel_takes(a) -> bool:
