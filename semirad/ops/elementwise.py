@@ -99,9 +99,9 @@ def _pow_partial_exponent(xp, a, b, y):
 NEG     = Unary("neg",     lambda xp, x: -x,                        lambda xp, x, y: -1.0)
 EXP     = Unary("exp",     lambda xp, x: xp.exp(x),                 lambda xp, x, y: y)
 LOG     = Unary("log",     lambda xp, x: xp.log(x),                 lambda xp, x, y: 1.0 / x, fresh=True)
-TANH    = Unary("tanh",    lambda xp, x: xp.tanh(x),
+TANH    = Unary("tanh",    lambda xp, x: backend.tanh(xp, x),
                            lambda xp, x, y: one_minus_square(xp, y), fresh=True)
-SIGMOID = Unary("sigmoid", lambda xp, x: 0.5 * (1.0 + xp.tanh(0.5 * x)),
+SIGMOID = Unary("sigmoid", lambda xp, x: 0.5 * (1.0 + backend.tanh(xp, 0.5 * x)),
                            lambda xp, x, y: times_one_minus(xp, y), fresh=True)  # 1 - y*y and y*(1-y): one pass
 RELU    = Unary("relu",    lambda xp, x: xp.maximum(x, 0),          lambda xp, x, y: _as(x > 0, y), fresh=True)
 ABS     = Unary("abs",     lambda xp, x: xp.abs(x),                 lambda xp, x, y: xp.sign(x), fresh=True)
