@@ -5,7 +5,7 @@ the same order (the same bits): ``tanh_loop``, element by element, which numba c
 numpy's float64 ``tanh`` is a scalar libm call per element on CPUs without AVX-512 (34 ns per
 element on an AMD EPYC, against 9 for PyTorch's); in a network of tanh layers it was a third of a
 backprop. This algorithm is built of multiplies, adds, one division and selects, which a compiler
-turns into SIMD code: the kernel runs at about 3x numpy's speed there. Its error is at most 2.1
+turns into SIMD code: the kernel runs at about 4.5x numpy's speed there. Its error is at most 2.1
 units in the last place (ulp) of the exact value (mean 0.4; glibc's ``tanh``: at most 2 by its
 documentation) — tested against long-double references.
 
@@ -40,9 +40,11 @@ LN2_LO = float(Decimal(2).ln(Context(prec=40)) - Decimal(LN2_HI))
 INV_LN2 = 1.0 / math.log(2.0)
 #: ``a`` is clamped here (``k <= 58``); ``e`` has no effect on ``tanh`` long before
 A_MAX = 20.0
-#: ``expm1(u) = u + u*u * P(u)``: ``P``'s Taylor coefficients ``1/13!, 1/12!, ..., 1/2!`` (Horner
-#: order). With ``|u| <= 0.347`` the first term left out is below 2**-56 of ``m``
-EXPM1_COEFFICIENTS = np.array([1.0 / math.factorial(n) for n in range(13, 1, -1)])
+#: ``expm1(u) = u + u*u * P(u)``: ``P``'s Taylor coefficients ``1/2!, 1/3!, ..., 1/13!``. With
+#: ``|u| <= 0.347`` the first term left out is below 2**-56 of ``m``. ``P`` is evaluated by Estrin's
+#: scheme (pairs, then pairs of pairs): its chain of dependent operations is 8 long where Horner's is
+#: 22, and the compiled loop, bound by that chain, runs 1.45x faster
+E0, E1, E2, E3, E4, E5, E6, E7, E8, E9, E10, E11 = (1.0 / math.factorial(n) for n in range(2, 14))
 #: below this, ``tanh(a) = a - a**3/3 + ...`` rounds to ``a`` (``a**2 / 3`` is under a quarter ulp)
 A_TINY = 2.0**-27
 #: ``s = 2**-k`` is built of these halvings (``k < 64``) where ``ldexp`` is not at hand
@@ -59,12 +61,14 @@ def tanh_numpy(x: np.ndarray) -> np.ndarray:
     twice_a = 2.0 * np.minimum(np.abs(x), A_MAX)
     k = np.floor(twice_a * INV_LN2 + 0.5)
     u = (k * LN2_HI - twice_a) + k * LN2_LO
-    p = u * EXPM1_COEFFICIENTS[0]
-    p += EXPM1_COEFFICIENTS[1]
-    for c in EXPM1_COEFFICIENTS[2:]:
-        p *= u
-        p += c
-    m = u + (u * u) * p
+    u2 = u * u
+    u4 = u2 * u2
+    p = (
+        ((E0 + E1 * u) + (E2 + E3 * u) * u2)
+        + ((E4 + E5 * u) + (E6 + E7 * u) * u2) * u4
+        + ((E8 + E9 * u) + (E10 + E11 * u) * u2) * (u4 * u4)
+    )
+    m = u + u2 * p
     s = np.ldexp(1.0, -np.fmax(k, 0.0).astype(np.int64))  # (fmax: a NaN's k becomes 0)
     sm = s * m
     y = ((1.0 - s) - sm) / ((1.0 + s) + sm)
@@ -85,10 +89,14 @@ def tanh_loop(x: np.ndarray, out: np.ndarray) -> np.ndarray:
         twice_a = 2.0 * (A_MAX if a > A_MAX else a)
         k = np.floor(twice_a * INV_LN2 + 0.5)
         u = (k * LN2_HI - twice_a) + k * LN2_LO
-        p = EXPM1_COEFFICIENTS[0]
-        for j in range(1, EXPM1_COEFFICIENTS.size):
-            p = p * u + EXPM1_COEFFICIENTS[j]
-        m = u + (u * u) * p
+        u2 = u * u
+        u4 = u2 * u2
+        p = (
+            ((E0 + E1 * u) + (E2 + E3 * u) * u2)
+            + ((E4 + E5 * u) + (E6 + E7 * u) * u2) * u4
+            + ((E8 + E9 * u) + (E10 + E11 * u) * u2) * (u4 * u4)
+        )
+        m = u + u2 * p
         s = 1.0
         for j in range(HALVING_STEPS.size):  # s = 2**-k with selects (no ldexp), which vectorize
             if k >= HALVING_STEPS[j]:

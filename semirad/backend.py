@@ -190,7 +190,7 @@ def _add_tiled(a, v, vector_first, r):
 def tanh(xp, x):
     """``tanh(x)`` as a new array. A float64 numpy array gets semirad's own tanh (:mod:`semirad._tanh`:
     within 2.1 ulp of the exact value, the same bits on every CPU and under both kernel modes), by the
-    numba kernel (3x numpy's speed where numpy's is a libm call per element) or by its numpy
+    numba kernel (4.5x numpy's speed where numpy's is a libm call per element) or by its numpy
     transcription; anything else (cupy arrays, other dtypes) is ``xp.tanh(x)``.
 
     >>> tanh(np, np.array([0.0, -30.0])).tolist()
