@@ -65,6 +65,9 @@ _MIN_ELEMENTS = 2048
 _GEMM_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _ndarray = np.ndarray  # a module global: read on every call of the helpers below
 _add_reduce = np.add.reduce
+#: ``np.dot`` is ``@`` for contiguous operands of 1 or 2 dimensions (the same BLAS calls, the same
+#: bits) at about 0.5 µs less per call: numpy's ``matmul`` is a generalized ufunc, with its dispatch
+_dot = np.dot
 
 
 def matmul(a, b):
@@ -78,21 +81,28 @@ def matmul(a, b):
     small right operand that is not C-contiguous (a transposed weight) is copied first: the
     direct kernel is slow on it. Rows in blocks agree with the single product up to the rounding
     of BLAS calls of different sizes; blocks of the reduction add their partial sums in order.
-    Anything else (cupy arrays, other dimensions or dtypes, small products) is ``a @ b`` itself.
+    Anything else (cupy arrays, other dimensions or dtypes, small products) is ``a @ b`` itself,
+    through ``np.dot`` for C- or F-contiguous numpy operands of 1 or 2 dimensions (the same BLAS
+    call and bits, about 0.5 µs less per call: a 3-4% faster backprop of 100-1000 small layers; on
+    other strides the two can round differently, and ``@`` runs).
 
     >>> a, b = np.ones((3000, 20)), np.ones((20, 20))
     >>> bool((matmul(a, b) == 20.0).all()), matmul(a.T, a).tolist()[0][0]
     (True, 3000.0)
     """
-    if a.size < _MIN_ELEMENTS or type(a) is not _ndarray or type(b) is not _ndarray or a.ndim != 2 or b.ndim != 2:
+    if type(a) is not _ndarray or type(b) is not _ndarray:
         return a @ b
+    if a.ndim != 2 or b.ndim != 2:
+        return _dot(a, b) if 0 < a.ndim <= 2 and 0 < b.ndim <= 2 and a.flags.forc and b.flags.forc else a @ b
+    if a.size < _MIN_ELEMENTS:
+        return _dot(a, b) if a.flags.forc and b.flags.forc else a @ b
     m, k = a.shape
     n = b.shape[1]
     work = m * k * n
     if work <= _DIRECT_GEMM:
         if m >= _COPY_ROWS and a.dtype == b.dtype and a.dtype in _GEMM_DTYPES and not b.flags.c_contiguous:
             b = np.ascontiguousarray(b)
-        return a @ b
+        return _dot(a, b) if a.flags.forc and b.flags.forc else a @ b
     if a.dtype != b.dtype or a.dtype not in _GEMM_DTYPES:
         return a @ b
     rows = _DIRECT_GEMM // (k * n)

@@ -323,3 +323,41 @@ def test_mlp_gradient_through_the_fast_paths(batch):
     got = sr.grad(loss, ts)
     for a, b in zip(got, numpy_mlp_grads(x, params), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-15)
+
+
+# -- small products go through np.dot: the same bits as @, and @'s rules where dot's differ ----------
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int64])
+def test_small_products_are_ats_bits_for_every_layout(dtype):
+    rng = np.random.default_rng(11)
+    for _ in range(200):
+        m, k, n = (int(d) for d in rng.integers(1, 40, 3))
+        a = (rng.standard_normal((m, k)) * 8).astype(dtype)
+        b = (rng.standard_normal((k, n)) * 8).astype(dtype)
+        v = (rng.standard_normal(k) * 8).astype(dtype)
+        layouts = [
+            (a, b),
+            (np.asfortranarray(a), b),
+            (a, np.asfortranarray(b)),
+            (np.ascontiguousarray(a.T).T, np.ascontiguousarray(b.T).T),  # transposed views
+            (np.repeat(a, 2, axis=1)[:, ::2], b),  # strided views: @ itself runs
+            (a, np.repeat(b, 2, axis=0)[::2]),
+            (np.repeat(v, 2)[::2], b),
+            (a, v[:, None] * np.ones(n, dtype)),
+            (a, v),  # matrix-vector
+            (v, b),  # vector-matrix
+            (v, v),  # inner product
+        ]
+        for x, y in layouts:
+            got = backend.matmul(x, y)
+            want = x @ y
+            assert type(got) is type(want) and np.asarray(got).dtype == np.asarray(want).dtype
+            assert np.array_equal(got, want)
+
+
+def test_products_dot_would_read_otherwise_keep_ats_meaning():
+    rng = np.random.default_rng(12)
+    a, b = rng.standard_normal((3, 4, 5)), rng.standard_normal((3, 5, 2))
+    assert np.array_equal(backend.matmul(a, b), a @ b)  # batched, where np.dot would pair every batch
+    assert np.array_equal(backend.matmul(a, b[0]), a @ b[0])
+    with pytest.raises(ValueError):
+        backend.matmul(np.float64(2.0) * np.ones(()), np.ones(3))  # @ refuses 0-d operands, dot would scale
