@@ -438,13 +438,48 @@ def max_abs_matmul(xp, values, ids, weights):
     """
     if values.shape[-1] <= 1:
         return _max_abs_matmul_trivial(xp, values, ids, weights)
+    out = None
     if xp is np and kernels.enabled():
         dtype = _product_dtype(values, weights)
         if dtype in _KERNEL_DTYPES:
             out = _kernel().max_abs_matmul(values, ids, weights, dtype)
-            if out is not None:
-                return out
-    return max_abs_matmul_reference(xp, values, ids, weights)
+    if out is None:
+        out = max_abs_matmul_reference(xp, values, ids, weights)
+    if out[1].size and int(out[1].max()) == NO_PATH:  # NO_PATH is the largest int64: one pass
+        out = _real_paths_win_matmul_ties(xp, values, ids, weights, *out)
+    return out
+
+
+def first_real_path(xp, ids):
+    """Along the last axis of ``ids``: the index of the first id that is not ``NO_PATH``, and whether
+    there is one. A dead end ``(0, NO_PATH)`` ties with a real path of value 0 and must lose, where
+    first-occurrence argmax would take whichever comes first.
+
+    >>> first, found = first_real_path(np, np.array([[NO_PATH, 7, 8], [NO_PATH, NO_PATH, NO_PATH]]))
+    >>> first.tolist(), found.tolist()
+    ([1, 0], [True, False])
+    """
+    real = ids != NO_PATH
+    return real.argmax(axis=-1), real.any(axis=-1)
+
+
+def _real_paths_win_matmul_ties(xp, values, ids, weights, out_v, out_i):
+    """Where the contraction picked a dead end, every product was 0 (a dead end's value is 0): the
+    first real ``j`` of the row, if any, wins that tie instead."""
+    batch = broadcast_shapes(values.shape[:-2], weights.shape[:-2])
+    m, n = values.shape[-2:]
+    p = weights.shape[-1]
+    values = xp.broadcast_to(values, batch + (m, n))
+    ids = xp.broadcast_to(ids, batch + (m, n))
+    first, found = first_real_path(xp, ids)  # batch + (m,)
+    fix = (out_i == NO_PATH) & found[..., None]
+    if not bool(fix.any()):
+        return out_v, out_i
+    j = first[..., None]
+    rows = xp.take_along_axis(xp.broadcast_to(weights, batch + (n, p)), xp.broadcast_to(j, batch + (m, p)), axis=-2)
+    candidate_v = xp.take_along_axis(values, j, axis=-1) * rows
+    candidate_i = xp.take_along_axis(ids, j, axis=-1)
+    return xp.where(fix, candidate_v, out_v).astype(out_v.dtype, copy=False), xp.where(fix, candidate_i, out_i)
 
 
 _KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))

@@ -76,6 +76,7 @@ class MaxAbsProduct(Semiring):
             rows = xp.arange(vt.shape[0])
             out_v = vt[rows, best]
             out_i = it[rows, best]
+            out_v, out_i = _real_paths_win_sum_ties(xp, vt, it, out_v, out_i)
             if keepdims:
                 shape = (1, value.shape[1]) if axes[0] == 0 else (value.shape[0], 1)
                 out_v, out_i = out_v.reshape(shape), out_i.reshape(shape)
@@ -87,6 +88,7 @@ class MaxAbsProduct(Semiring):
         best = xp.abs(flat_v).argmax(axis=-1)[..., None]  # first occurrence = smallest id on ties
         out_v = xp.take_along_axis(flat_v, best, axis=-1)[..., 0]
         out_i = xp.take_along_axis(flat_i, best, axis=-1)[..., 0]
+        out_v, out_i = _real_paths_win_sum_ties(xp, flat_v, flat_i, out_v, out_i)
         if keepdims:
             shape = tuple(1 if d in axes else n for d, n in enumerate(value.shape))
             out_v, out_i = out_v.reshape(shape), out_i.reshape(shape)
@@ -148,6 +150,19 @@ class MaxAbsProduct(Semiring):
 
     def result(self, sweep):
         return _trace_class()(sweep)
+
+
+def _real_paths_win_sum_ties(xp, values, ids, out_v, out_i):
+    """A sum over the last axis of ``values`` picked a dead end ``(0, NO_PATH)`` only if every value
+    there is 0: the first real path of the row, if any, wins that tie instead."""
+    if not out_i.size or int(out_i.max()) != backend.NO_PATH:
+        return out_v, out_i
+    first, found = backend.first_real_path(xp, ids)
+    fix = (out_i == backend.NO_PATH) & found
+    first = first[..., None]
+    real_v = xp.take_along_axis(values, first, axis=-1)[..., 0]
+    real_i = xp.take_along_axis(ids, first, axis=-1)[..., 0]
+    return xp.where(fix, real_v, out_v), xp.where(fix, real_i, out_i)
 
 
 def _whole_memory(array):
