@@ -10,14 +10,7 @@ import pytest
 import semirad as sr
 from semirad import backend, kernels
 
-IMPLS = ["numpy", pytest.param("numba", marks=pytest.mark.skipif(not kernels.AVAILABLE, reason="numba not installed"))]
 BIG = backend._FUSED_MIN_ELEMENTS  # from here on the kernels (or the tiled add) run
-
-
-@pytest.fixture(params=IMPLS)
-def impl(request):
-    with kernels.using(request.param):
-        yield request.param
 
 
 def wide_range(rng, shape, dtype):

@@ -19,12 +19,6 @@ from semirad.semirings import MaxAbsProduct, SumProduct
 IMPLS = ["numpy", pytest.param("numba", marks=pytest.mark.skipif(not kernels.AVAILABLE, reason="numba not installed"))]
 
 
-@pytest.fixture(params=IMPLS)
-def impl(request):
-    with kernels.using(request.param):
-        yield request.param
-
-
 def loop_reference(values, ids, weights):
     """``max_abs_matmul`` by explicit loops (the documented rule, first j on equal ``|product|``)."""
     batch = np.broadcast_shapes(values.shape[:-2], weights.shape[:-2])
