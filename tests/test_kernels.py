@@ -117,6 +117,68 @@ def test_an_exact_tie_goes_to_the_first_j_even_across_groups_of_eight(impl):
     np.testing.assert_array_equal(got_v, [[2.0, -3.0]])
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize(
+    "m,n,p,transposed",
+    # from DEFER_MIN_N j on, a row block keeps each group's largest product and finds the winner in
+    # its group at the end: n around it, with a last partial group, and the x @ W.T reading
+    [(3, 127, 9, False), (5, 128, 9, False), (9, 133, 17, False), (6, 141, 10, True), (2, 256, 3, True)],
+)
+def test_the_deferred_search_within_a_group_keeps_the_first_j(impl, dtype, m, n, p, transposed):
+    rng = np.random.default_rng(m * 1000 + n)
+    w = values_for(rng, (p, n), dtype, True).T if transposed else values_for(rng, (n, p), dtype, True)
+    check(values_for(rng, (m, n), dtype, True), fresh_ids(rng, (m, n)), w)
+    check(values_for(rng, (m, n), dtype, False), fresh_ids(rng, (m, n)), w)
+
+
+@pytest.mark.parametrize("m", [1, 3])
+def test_a_tie_inside_the_last_group_goes_to_its_first_j(impl, m):
+    n = 136  # 17 groups of 8: the tie is inside the last one, at j = 131 and 133
+    v = np.full((m, n), 0.5)
+    v[:, [131, 133]] = [-3.0, 3.0]
+    w = np.ones((n, 4))
+    w[133, 2] = 1.25  # ... except in column 2, where j = 133 wins outright
+    got_v, got_i = backend.max_abs_matmul(np, v, np.arange(m * n).reshape(m, n), w)
+    np.testing.assert_array_equal(got_i, [[r * n + 131, r * n + 131, r * n + 133, r * n + 131] for r in range(m)])
+    np.testing.assert_array_equal(got_v, [[-3.0, -3.0, 3.75, -3.0]] * m)
+
+
+@pytest.mark.parametrize("dtypes", [(np.float64, np.float64), (np.float32, np.float32), (np.float32, np.float64)])
+def test_a_large_vector_matrix_product(impl, dtypes):
+    """m = 1 with n * p past PARALLEL_MIN_WORK: the vector-matrix kernel, or, where the dtypes
+    differ, the general kernel with tasks of one row."""
+    rng = np.random.default_rng(len(str(dtypes)))
+    v, w = values_for(rng, (1, 301), dtypes[0], True), values_for(rng, (301, 450), dtypes[1], True)
+    check(v, fresh_ids(rng, (1, 301)), w)
+
+
+@pytest.mark.parametrize("rows", [1, 4])
+@pytest.mark.parametrize("where", [3, 9, 10])  # in a group of 8, in the last partial group (n = 11)
+def test_a_non_finite_weight_anywhere_is_caught(impl, rows, where):
+    rng = np.random.default_rng(where)
+    v = rng.standard_normal((rows, 11))
+    w = rng.standard_normal((11, 5))
+    w[where, 3] = np.inf
+    v[0, where] = 0.0  # 0 * inf: NaN, whose place in the result the numpy reference's argmax decides
+    ids = fresh_ids(rng, (rows, 11))
+    with np.errstate(invalid="ignore"):
+        got = backend.max_abs_matmul(np, v, ids, w)
+        want = backend.max_abs_matmul_reference(np, v, ids, w)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+    assert np.isnan(got[0][0, 3]) and np.isinf(got[0][1:, 3]).all()
+
+
+def test_finite_products_whose_sum_overflows_still_match(impl):
+    """The vector-matrix kernel tells a non-finite weight by the sum of the products, which large
+    finite products overflow too: the numpy reference then runs, with the same answer."""
+    rng = np.random.default_rng(8)
+    v = rng.uniform(1, 2, (1, 20)) * 1e154
+    w = rng.uniform(-2, 2, (20, 6)) * 1e153
+    check(v, fresh_ids(rng, (1, 20)), w)
+    assert np.isfinite(backend.max_abs_matmul(np, v, fresh_ids(rng, (1, 20)), w)[0]).all()
+
+
 def test_mixed_dtypes_multiply_in_the_result_type(impl):
     rng = np.random.default_rng(3)
     v = rng.standard_normal((4, 9)).astype(np.float32)

@@ -9,13 +9,16 @@ The loop over the columns ``k`` is innermost and elementwise, so LLVM vectorizes
 views indexed from 0: an index it cannot prove non-negative keeps numba's wrap-around test and
 stops the vectorizer); large calls ask LLVM for 512-bit vectors where the CPU has them
 (:func:`_prefer_512_bit_vectors`, :data:`WIDE_MIN_WORK`). ``j`` advances in groups of 8 rows of
-``w``: ``|w|`` of the group is written once to a small scratch shared by the task's rows; per
-lane, a tournament with strict ``>`` at every match picks the group's largest product and its
-``j`` (the earlier ``j`` on a tie), and one more strict ``>`` merges it into the running best, so
-an earlier group keeps a tie too. ``|a * b| == |a| * |b|`` exactly, so the products compared are
-the reference's. The winning ``j`` is kept as a float of the value dtype (lanes of one width
-vectorize; float32 is exact below ``2**24``). A last pass writes the signed product
-``v[i, j*] * w[j*, k]`` and the id.
+``w``: ``|w|`` of the group is written once to a small scratch shared by the task's rows. From
+:data:`DEFER_MIN_N` ``j`` on, each lane keeps only the group's largest product (seven ``max``)
+and, where it beats the running best by a strict ``>`` (an earlier group keeps a tie), the
+group's first ``j``; the last pass finds the first ``j`` of that group whose product equals the
+best (:func:`_first_of_group`). For fewer ``j`` that search costs more than it saves, and a
+tournament with strict ``>`` at every match keeps the exact ``j`` instead (the earlier ``j`` on a
+tie). ``|a * b| == |a| * |b|`` exactly, so the products compared are the reference's. The
+winning ``j`` is kept as a float of the value dtype (lanes of one width vectorize; float32 is
+exact below ``2**24``). The last pass writes the signed product ``v[i, j*] * w[j*, k]`` and the id.
+A vector times a matrix has its own serial loop built the same way (:func:`_vector_matrix`).
 
 Non-finite input: tasks whose rows start at 0 fold ``|w| - |w|`` (0, or NaN for inf and NaN)
 into ``bad`` while they read ``w``, and the caller checks the values with one ``sum``; either
@@ -42,6 +45,12 @@ WIDE_MIN_WORK = 1 << 20
 ROWS = 8
 #: output columns per task: 8 rows of ``w`` (one group of j) plus the rows' running best stay in cache
 CHUNK = 512
+#: from this many ``j`` a row block keeps only each group's largest product and finds the winner in
+#: its group at the end (:func:`_update8`, :func:`_first_of_group`); below, a tournament keeps the
+#: exact ``j`` (:func:`_update8_exact`). On an AMD EPYC (Zen 1) the search costs about 20 ns per
+#: output and the cheaper loop saves a quarter of the products' time: they break even near 110
+#: (500 x n @ n x 500: n = 64 1.15x slower, 128 0.98x, 256 0.88x, 1024 0.74x)
+DEFER_MIN_N = 128
 
 
 @intrinsic
@@ -63,6 +72,45 @@ def _prefer_512_bit_vectors(typingctx):
         return context.get_dummy_value()
 
     return types.none(), codegen
+
+
+@njit(cache=True, inline="always")
+def _larger(a, b):
+    """``max(a, b)`` for the values compared here (one vector instruction)."""
+    return a if a > b else b
+
+
+@njit(cache=True, inline="always")
+def _max8(p0, p1, p2, p3, p4, p5, p6, p7):
+    """The largest of 8 products (its value only: the group's winning ``j`` is found at the end)."""
+    return _larger(
+        _larger(_larger(p0, p1), _larger(p2, p3)),
+        _larger(_larger(p4, p5), _larger(p6, p7)),
+    )
+
+
+@njit(cache=True, inline="always")
+def _update8(best, ix, a, w0, w1, w2, w3, w4, w5, w6, w7, group, kn):
+    """Fold 8 rows of ``|w|`` (rows ``j .. j+7``, times ``|a[j..j+7]|``) into the running best of one row;
+    where the group's largest product beats the best so far (strict ``>``: an earlier group keeps a
+    tie), ``ix`` takes the group's first ``j`` (``group``, a float of the value dtype).
+
+    Written out (not through a helper returning a pair): LLVM vectorizes this form best.
+    """
+    a0 = abs(a[0])
+    a1 = abs(a[1])
+    a2 = abs(a[2])
+    a3 = abs(a[3])
+    a4 = abs(a[4])
+    a5 = abs(a[5])
+    a6 = abs(a[6])
+    a7 = abs(a[7])
+    for k in range(kn):
+        q = _max8(a0 * w0[k], a1 * w1[k], a2 * w2[k], a3 * w3[k], a4 * w4[k], a5 * w5[k], a6 * w6[k], a7 * w7[k])
+        old = best[k]
+        c = q > old
+        best[k] = q if c else old
+        ix[k] = group if c else ix[k]
 
 
 @njit(cache=True, inline="always")
@@ -92,11 +140,9 @@ def _tournament8(p0, p1, p2, p3, p4, p5, p6, p7, j0, j1, j2, j3, j4, j5, j6, j7)
 
 
 @njit(cache=True, inline="always")
-def _update8(best, ix, a, w0, w1, w2, w3, w4, w5, w6, w7, j, kn):
-    """Fold 8 rows of ``|w|`` (rows ``j .. j+7``, times ``|a[j..j+7]|``) into the running best of one row.
-
-    Written out (not through a helper returning a pair): LLVM vectorizes this form best.
-    """
+def _update8_exact(best, ix, a, w0, w1, w2, w3, w4, w5, w6, w7, j, kn):
+    """:func:`_update8` keeping the exact winning ``j`` (``j[u]`` for row ``j + u``) by a tournament:
+    more selects per product, no search at the end (the better choice where ``n`` is small)."""
     a0 = abs(a[0])
     a1 = abs(a[1])
     a2 = abs(a[2])
@@ -123,31 +169,17 @@ def _update8(best, ix, a, w0, w1, w2, w3, w4, w5, w6, w7, j, kn):
 
 
 @njit(cache=True, inline="always")
-def _update8_abs(best, ix, a, w0, w1, w2, w3, w4, w5, w6, w7, j, kn):
-    """:func:`_update8` on signed rows of ``w`` (a task of one row has no ``|w|`` scratch to share)."""
-    a0 = abs(a[0])
-    a1 = abs(a[1])
-    a2 = abs(a[2])
-    a3 = abs(a[3])
-    a4 = abs(a[4])
-    a5 = abs(a[5])
-    a6 = abs(a[6])
-    a7 = abs(a[7])
-    j0, j1, j2, j3, j4, j5, j6, j7 = j[0], j[1], j[2], j[3], j[4], j[5], j[6], j[7]
-    for k in range(kn):
-        p0 = a0 * abs(w0[k])
-        p1 = a1 * abs(w1[k])
-        p2 = a2 * abs(w2[k])
-        p3 = a3 * abs(w3[k])
-        p4 = a4 * abs(w4[k])
-        p5 = a5 * abs(w5[k])
-        p6 = a6 * abs(w6[k])
-        p7 = a7 * abs(w7[k])
-        q, iq = _tournament8(p0, p1, p2, p3, p4, p5, p6, p7, j0, j1, j2, j3, j4, j5, j6, j7)
-        old = best[k]
-        c = q > old
-        best[k] = q if c else old
-        ix[k] = iq if c else ix[k]
+def _first_of_group(v, w, j, k, best, n8):
+    """The winning ``j`` of column ``k``: the first of the 8 rows ``j .. j+7`` (a group, ``j < n8``)
+    with ``|v[j] * w[j, k]| == best``, or ``j`` itself (a row after the last group). The group
+    holds the winner, and ``|a * b| == |a| * |b|`` exactly, so the product compared is the one
+    that won. Eight compares and selects, no branch on the data."""
+    if j >= n8:
+        return j
+    first = j + 7
+    for u in range(6, -1, -1):
+        first = j + u if abs(v[j + u]) * abs(w[j + u, k]) == best else first
+    return first
 
 
 @njit(cache=True, inline="always")
@@ -175,8 +207,10 @@ def _task(t, nrb, nkc, kc, ids_of_w, v, vix, w, wix, ids, iix, out_v, out_i, bad
     vb = v[vix[b]]
     wb = w[wix[b]]
     # loops run over range(kn) on chunk views: an index LLVM knows is >= 0 vectorizes
-    idx = np.empty((ROWS, kn), dtype=out_v.dtype)  # winning j as a value-dtype float: lanes of one width
-    jf = np.empty(8, dtype=out_v.dtype)
+    # the winning j (or its group's first j) as a value-dtype float: lanes of one width
+    idx = np.empty((ROWS, kn), dtype=out_v.dtype)
+    jf = np.empty(8, dtype=out_v.dtype)  # the group's j, as value-dtype floats
+    deferred = n >= DEFER_MIN_N
     aw = np.empty((8, kn), dtype=out_v.dtype)  # |w| of the current group of 8 rows, shared by the task's rows
     for i in range(i0, i1):
         best = out_v[b, i, k0:k1]
@@ -184,42 +218,32 @@ def _task(t, nrb, nkc, kc, ids_of_w, v, vix, w, wix, ids, iix, out_v, out_i, bad
         for k in range(kn):
             best[k] = -1.0
             ix[k] = 0.0
-    if i1 - i0 == 1:  # one row (a matrix-vector product): read w directly, nothing to share
-        for j in range(0, n8, 8):
-            for u in range(8):
-                jf[u] = j + u
-            w0 = wb[j, k0:k1]
-            w1 = wb[j + 1, k0:k1]
-            w2 = wb[j + 2, k0:k1]
-            w3 = wb[j + 3, k0:k1]
-            w4 = wb[j + 4, k0:k1]
-            w5 = wb[j + 5, k0:k1]
-            w6 = wb[j + 6, k0:k1]
-            w7 = wb[j + 7, k0:k1]
-            if i0 == 0:
-                _check8(bad[b, k0:k1], w0, w1, w2, w3, w4, w5, w6, w7, kn)
-            _update8_abs(out_v[b, i0, k0:k1], idx[0], vb[i0, j : j + 8], w0, w1, w2, w3, w4, w5, w6, w7, jf, kn)
-    else:
-        for j in range(0, n8, 8):
-            for u in range(8):
-                jf[u] = j + u
-            for u in range(8):  # |w| of the group once, for all the task's rows
-                src = wb[j + u, k0:k1]
-                dst = aw[u]
-                for k in range(kn):
-                    dst[k] = abs(src[k])
-            w0 = aw[0]
-            w1 = aw[1]
-            w2 = aw[2]
-            w3 = aw[3]
-            w4 = aw[4]
-            w5 = aw[5]
-            w6 = aw[6]
-            w7 = aw[7]
-            if i0 == 0:
-                _check8(bad[b, k0:k1], w0, w1, w2, w3, w4, w5, w6, w7, kn)
+    for j in range(0, n8, 8):
+        for u in range(8):
+            jf[u] = j + u
+        for u in range(8):  # |w| of the group once, for all the task's rows
+            src = wb[j + u, k0:k1]
+            dst = aw[u]
+            for k in range(kn):
+                dst[k] = abs(src[k])
+        w0 = aw[0]
+        w1 = aw[1]
+        w2 = aw[2]
+        w3 = aw[3]
+        w4 = aw[4]
+        w5 = aw[5]
+        w6 = aw[6]
+        w7 = aw[7]
+        if i0 == 0:
+            _check8(bad[b, k0:k1], w0, w1, w2, w3, w4, w5, w6, w7, kn)
+        if deferred:  # chosen outside the loop over rows: inside it, LLVM's code for small n ran 1.2x slower
             for i in range(i0, i1):
-                _update8(out_v[b, i, k0:k1], idx[i - i0], vb[i, j : j + 8], w0, w1, w2, w3, w4, w5, w6, w7, jf, kn)
+                a = vb[i, j : j + 8]
+                _update8(out_v[b, i, k0:k1], idx[i - i0], a, w0, w1, w2, w3, w4, w5, w6, w7, jf[0], kn)
+        else:
+            for i in range(i0, i1):
+                a = vb[i, j : j + 8]
+                _update8_exact(out_v[b, i, k0:k1], idx[i - i0], a, w0, w1, w2, w3, w4, w5, w6, w7, jf, kn)
     for j in range(n8, n):
         jf[0] = j
         jj = jf[0]
@@ -238,7 +262,8 @@ def _task(t, nrb, nkc, kc, ids_of_w, v, vix, w, wix, ids, iix, out_v, out_i, bad
                 c = q > old
                 best[k] = q if c else old
                 ix[k] = jj if c else ix[k]
-    # the signed product and the id of the winner: ids[i, j] (of v), or ids[j, k] when ids_of_w
+    # the winning j inside its group, the signed product and the id of the winner: ids[i, j] (of v),
+    # or ids[j, k] when ids_of_w
     for i in range(i0, i1):
         best = out_v[b, i, k0:k1]
         arg = out_i[b, i, k0:k1]
@@ -247,13 +272,13 @@ def _task(t, nrb, nkc, kc, ids_of_w, v, vix, w, wix, ids, iix, out_v, out_i, bad
         if ids_of_w:
             idw = ids[iix[b]]
             for k in range(kn):
-                jj = int(ix[k])
+                jj = _first_of_group(vi, wb, int(ix[k]), k0 + k, best[k], n8) if deferred else int(ix[k])
                 best[k] = vi[jj] * wb[jj, k0 + k]
                 arg[k] = idw[jj, k0 + k]
         else:
             idsi = ids[iix[b], i]
             for k in range(kn):
-                jj = int(ix[k])
+                jj = _first_of_group(vi, wb, int(ix[k]), k0 + k, best[k], n8) if deferred else int(ix[k])
                 best[k] = vi[jj] * wb[jj, k0 + k]
                 arg[k] = idsi[jj]
 
@@ -326,7 +351,7 @@ def max_abs_matmul(values, ids, weights, dtype):
     if ids.shape != values.shape:
         ids = np.broadcast_to(ids, values.shape)
     if values.ndim == 2 and weights.ndim == 2:
-        if m == 1 and n * p < PARALLEL_MIN_WORK and values.dtype == dtype and weights.dtype == dtype:
+        if m == 1 and values.dtype == dtype and weights.dtype == dtype:
             return _one_row(values, ids, weights)
         if weights.dtype == dtype and weights.T.flags.c_contiguous and not weights.flags.c_contiguous and m <= p:
             # weights is a transposed view (x @ W.T, the input gradient of a dense layer): contract
@@ -346,11 +371,14 @@ def max_abs_matmul(values, ids, weights, dtype):
 
 
 def _one_row(values, ids, weights):
-    """A vector times a matrix (``m == 1``, a small serial call): one compiled call, few arguments.
+    """A vector times a matrix (``m == 1``, serial): one compiled call, few arguments.
 
-    The general kernel's tasks cost more set-up than this product's work (13 µs, 32 for a
-    transposed weight, against BLAS's 2 µs at 100 x 100; this path 6.5 and 11-15). The rule is
-    the same (strict ``>`` over ``j`` in order: the first ``j`` keeps a tie), and so are the bits.
+    For small products the general kernel's tasks cost more set-up than the work (13 µs, 32 for a
+    transposed weight, against BLAS's 2 µs at 100 x 100; this path 6.5 and 11-15 on an Intel
+    Xeon). For large ones this serial loop was as fast as the general kernel on two threads (AMD
+    EPYC, Zen 1: 2.7 against 3.3 ms at 2000 x 2000, 10.3 against 10.7 at 4000, 0.63 against 0.51
+    at 1000; on one thread the general kernel took 4.3 ms at 2000). The rule is the same (the
+    first ``j`` keeps a tie), and so are the bits.
     """
     p = weights.shape[1]
     v = np.ascontiguousarray(values[0])
@@ -366,32 +394,63 @@ def _one_row(values, ids, weights):
 @njit(cache=True)
 def _vector_matrix(v, w, ids, out_v, out_i):
     """``out_v[k] = v[j] * w[j, k]`` for the first ``j`` of largest ``|v[j] * w[j, k]|``, ``out_i[k] =
-    ids[j]``; False (and the outputs undefined) if an element of ``v`` or ``w`` is not finite."""
+    ids[j]``; False (and the outputs undefined) if an element of ``v`` or ``w`` is not finite.
+
+    Rows of ``w`` are taken 8 at a time, as in :func:`_update8`: the group's largest product, and
+    the group's first ``j`` where it beats the best so far; the winner inside the group is found
+    at the end (:func:`_first_of_group`). The sum of every product is not finite if a weight is
+    not (``0 * inf`` is NaN).
+    """
     n, p = w.shape
+    n8 = n - n % 8
     best = np.empty(p, dtype=w.dtype)
-    winner = np.zeros(p, dtype=np.int64)
-    bad = np.zeros(p, dtype=w.dtype)  # += x - x: stays 0 while every weight is finite
+    winner = np.zeros(p, dtype=w.dtype)  # a group's first j, as a value-dtype float: lanes of one width
+    total = np.zeros(p, dtype=w.dtype)
+    group = np.empty(1, dtype=w.dtype)
     for k in range(p):
         best[k] = -1.0
-    for j in range(n):
+    for j in range(0, n8, 8):
+        group[0] = j
+        g = group[0]
+        a0, a1, a2, a3 = abs(v[j]), abs(v[j + 1]), abs(v[j + 2]), abs(v[j + 3])
+        a4, a5, a6, a7 = abs(v[j + 4]), abs(v[j + 5]), abs(v[j + 6]), abs(v[j + 7])
+        w0, w1, w2, w3, w4, w5, w6, w7 = w[j], w[j + 1], w[j + 2], w[j + 3], w[j + 4], w[j + 5], w[j + 6], w[j + 7]
+        for k in range(p):
+            p0 = a0 * abs(w0[k])
+            p1 = a1 * abs(w1[k])
+            p2 = a2 * abs(w2[k])
+            p3 = a3 * abs(w3[k])
+            p4 = a4 * abs(w4[k])
+            p5 = a5 * abs(w5[k])
+            p6 = a6 * abs(w6[k])
+            p7 = a7 * abs(w7[k])
+            total[k] += ((p0 + p1) + (p2 + p3)) + ((p4 + p5) + (p6 + p7))
+            q = _max8(p0, p1, p2, p3, p4, p5, p6, p7)
+            old = best[k]
+            c = q > old
+            best[k] = q if c else old
+            winner[k] = g if c else winner[k]
+    for j in range(n8, n):
+        group[0] = j
+        g = group[0]
         a = abs(v[j])
         row = w[j]
         for k in range(p):
-            x = row[k]
-            bad[k] += x - x
-            q = a * abs(x)
-            c = q > best[k]
-            best[k] = q if c else best[k]
-            winner[k] = j if c else winner[k]
+            q = a * abs(row[k])
+            total[k] += q
+            old = best[k]
+            c = q > old
+            best[k] = q if c else old
+            winner[k] = g if c else winner[k]
     check = 0.0
     for j in range(n):
         check += v[j] - v[j]
     for k in range(p):
-        check += bad[k]
+        check += total[k] - total[k]
     if check != 0.0:  # NaN
         return False
     for k in range(p):
-        j = winner[k]
+        j = _first_of_group(v, w, int(winner[k]), k, best[k], n8)
         out_v[k] = v[j] * w[j, k]
         out_i[k] = ids[j]
     return True
