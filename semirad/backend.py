@@ -138,6 +138,10 @@ _FUSED_MIN_ELEMENTS = 1 << 11
 #: results of at least this many elements are proven finite from their operands (two ``abs().max()``,
 #: a few µs) rather than checked (about 0.15 ns per element with the kernel)
 _PROOF_MIN_ELEMENTS = 1 << 15
+#: the same with the numba kernels, whose bound costs two compiled calls (AMD EPYC Zen 1: the proof
+#: 2 µs against 4 to check 10,000 results; with numpy 12 µs against 9.5 to check 40,000)
+_PROOF_MIN_ELEMENTS_KERNEL = 1 << 12
+_LARGEST_FLOAT = {np.dtype(t): float(np.finfo(t).max) for t in (np.float32, np.float64)}
 
 
 def add(xp, a, b):
@@ -275,14 +279,22 @@ def products_finite(xp, a, b, out_size: int) -> bool:
     >>> products_finite(np, np.full((200, 1), 1e10), np.full((1, 200), 1e300), 40000)
     False
     """
-    if out_size < _PROOF_MIN_ELEMENTS or a.size + b.size >= out_size or a.dtype.kind != "f" or b.dtype.kind != "f":
+    if a.size + b.size >= out_size or a.dtype.kind != "f" or b.dtype.kind != "f":
         return False
     dtype = _product_dtype(a, b)
     if dtype not in _KERNEL_DTYPES:
         return False
-    # float32 maxima multiply exactly in float64; float64 ones round as the products themselves do
-    bound = float(xp.abs(a).max()) * float(xp.abs(b).max())
-    return bound <= float(np.finfo(dtype).max)
+    if type(a) is _ndarray and type(b) is _ndarray and kernels.enabled():
+        if out_size < _PROOF_MIN_ELEMENTS_KERNEL or a.dtype not in _KERNEL_DTYPES or b.dtype not in _KERNEL_DTYPES:
+            return False
+        largest = _elementwise().largest_magnitude
+        bound = largest(a.reshape(-1)) * largest(b.reshape(-1))  # inf where an operand is not finite
+    elif out_size < _PROOF_MIN_ELEMENTS:
+        return False
+    else:
+        # float32 maxima multiply exactly in float64; float64 ones round as the products themselves do
+        bound = float(xp.abs(a).max()) * float(xp.abs(b).max())
+    return bound <= _LARGEST_FLOAT[dtype]
 
 
 def _elementwise_kernel_takes(a) -> bool:
@@ -433,7 +445,7 @@ def max_abs_matmul(xp, values, ids, weights):
     >>> v.tolist(), i.tolist()
     ([[-3.0]], [[11]])
     """
-    if values.shape[-1] <= 1:
+    if values.shape[-1] <= 1:  # one candidate or none: no tie for a real path to lose
         return _max_abs_matmul_trivial(xp, values, ids, weights)
     out = None
     if xp is np and kernels.enabled():

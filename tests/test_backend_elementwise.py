@@ -186,7 +186,7 @@ def test_all_finite_of_complex_int_and_bool_arrays():
 
 # -- products_finite: a bound that spares the trace its pass over a large contraction result ------
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_products_finite_is_true_only_where_every_product_is_finite(dtype):
+def test_products_finite_is_true_only_where_every_product_is_finite(impl, dtype):
     big = np.finfo(dtype).max
     rng = np.random.default_rng(7)
     out_size = 200 * 200
@@ -203,12 +203,15 @@ def test_products_finite_is_true_only_where_every_product_is_finite(dtype):
         a_bad[7, 0] = bad
         assert not backend.products_finite(np, a_bad, b, out_size)
         assert not backend.products_finite(np, b.T, a_bad.T, out_size)
+        assert not backend.products_finite(np, a_bad[1::3], b[:, ::3], 67 * 67)  # strided views (row 7 kept)
 
 
-def test_products_finite_says_not_known_where_checking_the_result_is_cheaper():
+def test_products_finite_says_not_known_where_checking_the_result_is_cheaper(impl):
     a, b = np.ones((200, 1)), np.ones((1, 200))
     assert backend.products_finite(np, a, b, 200 * 200)
     assert not backend.products_finite(np, a[:50], b[:, :50], 50 * 50)  # a small result: check it
+    # the kernel's bound costs two compiled calls: from 4096 results it is cheaper than the check
+    assert backend.products_finite(np, a[:100], b[:, :100], 100 * 100) == (impl == "numba")
     assert not backend.products_finite(np, np.ones((200, 200)), np.ones((200, 200)), 200 * 200)  # inputs as big
     assert not backend.products_finite(np, a.astype(np.int64), b, 200 * 200)  # |int| may overflow
     assert not backend.products_finite(np, a.astype(np.float16), b.astype(np.float16), 200 * 200)
