@@ -284,11 +284,15 @@ def products_finite(xp, a, b, out_size: int) -> bool:
     dtype = _product_dtype(a, b)
     if dtype not in _KERNEL_DTYPES:
         return False
-    if type(a) is _ndarray and type(b) is _ndarray and kernels.enabled():
-        if out_size < _PROOF_MIN_ELEMENTS_KERNEL or a.dtype not in _KERNEL_DTYPES or b.dtype not in _KERNEL_DTYPES:
+    if (
+        type(a) is _ndarray and type(b) is _ndarray and a.flags.forc and b.flags.forc and kernels.enabled()
+        and a.dtype in _KERNEL_DTYPES and b.dtype in _KERNEL_DTYPES
+    ):
+        if out_size < _PROOF_MIN_ELEMENTS_KERNEL:
             return False
+        # ravel("K") of a C- or F-contiguous array is a view: no copy raises the sweep's peak memory
         largest = _elementwise().largest_magnitude
-        bound = largest(a.reshape(-1)) * largest(b.reshape(-1))  # inf where an operand is not finite
+        bound = largest(a.ravel("K")) * largest(b.ravel("K"))  # inf where an operand is not finite
     elif out_size < _PROOF_MIN_ELEMENTS:
         return False
     else:

@@ -217,6 +217,26 @@ def test_products_finite_says_not_known_where_checking_the_result_is_cheaper(imp
     assert not backend.products_finite(np, a.astype(np.float16), b.astype(np.float16), 200 * 200)
 
 
+def test_the_compiled_bound_reads_transposed_operands_in_place():
+    """A weight gradient's operand is often a transposed view (``g.T``): the bound must not copy
+    it, or a trace's peak memory grows by it."""
+    import tracemalloc
+
+    if not kernels.AVAILABLE:
+        pytest.skip("numba not installed")
+    a = np.ones((64, 4000)).T  # F-contiguous, 2 MB
+    b = np.ones((64, 4000))
+    with kernels.using("numba"):
+        backend.products_finite(np, a, b[:1], 4000 * 4000)  # compiled before measuring
+        tracemalloc.start()
+        try:
+            assert backend.products_finite(np, a, b[:1], 4000 * 4000)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert peak < a.nbytes // 10
+
+
 @pytest.mark.parametrize("batch", [1, 3])
 def test_trace_skips_the_pass_over_a_proven_weight_gradient_and_still_stops_at_overflow(monkeypatch, batch):
     """A dense layer ``x @ W`` with a batch much smaller than its width: the weight gradient's
