@@ -279,7 +279,10 @@ def products_finite(xp, a, b, out_size: int) -> bool:
     >>> products_finite(np, np.full((200, 1), 1e10), np.full((1, 200), 1e300), 40000)
     False
     """
-    if a.size + b.size >= out_size or a.dtype.kind != "f" or b.dtype.kind != "f":
+    if (
+        out_size < _PROOF_MIN_ELEMENTS_KERNEL or a.size + b.size >= out_size
+        or a.dtype.kind != "f" or b.dtype.kind != "f"
+    ):
         return False
     dtype = _product_dtype(a, b)
     if dtype not in _KERNEL_DTYPES:
@@ -288,8 +291,6 @@ def products_finite(xp, a, b, out_size: int) -> bool:
         type(a) is _ndarray and type(b) is _ndarray and a.flags.forc and b.flags.forc and kernels.enabled()
         and a.dtype in _KERNEL_DTYPES and b.dtype in _KERNEL_DTYPES
     ):
-        if out_size < _PROOF_MIN_ELEMENTS_KERNEL:
-            return False
         # ravel("K") of a C- or F-contiguous array is a view: no copy raises the sweep's peak memory
         largest = _elementwise().largest_magnitude
         bound = largest(a.ravel("K")) * largest(b.ravel("K"))  # inf where an operand is not finite

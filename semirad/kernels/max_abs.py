@@ -90,27 +90,31 @@ def _max8(p0, p1, p2, p3, p4, p5, p6, p7):
 
 
 @njit(cache=True, inline="always")
+def _keep_larger(best, winner, k, q, j):
+    """Merge the candidate ``q`` (from ``j``) into the running best of lane ``k``: a strict ``>``, so
+    an earlier candidate keeps a tie."""
+    old = best[k]
+    c = q > old
+    best[k] = q if c else old
+    winner[k] = j if c else winner[k]
+
+
+@njit(cache=True, inline="always")
+def _abs8(a):
+    """``|a[0]|, ..., |a[7]|``."""
+    return abs(a[0]), abs(a[1]), abs(a[2]), abs(a[3]), abs(a[4]), abs(a[5]), abs(a[6]), abs(a[7])
+
+
+@njit(cache=True, inline="always")
 def _update8(best, ix, a, w0, w1, w2, w3, w4, w5, w6, w7, group, kn):
     """Fold 8 rows of ``|w|`` (rows ``j .. j+7``, times ``|a[j..j+7]|``) into the running best of one row;
     where the group's largest product beats the best so far (strict ``>``: an earlier group keeps a
     tie), ``ix`` takes the group's first ``j`` (``group``, a float of the value dtype).
-
-    Written out (not through a helper returning a pair): LLVM vectorizes this form best.
     """
-    a0 = abs(a[0])
-    a1 = abs(a[1])
-    a2 = abs(a[2])
-    a3 = abs(a[3])
-    a4 = abs(a[4])
-    a5 = abs(a[5])
-    a6 = abs(a[6])
-    a7 = abs(a[7])
+    a0, a1, a2, a3, a4, a5, a6, a7 = _abs8(a)
     for k in range(kn):
         q = _max8(a0 * w0[k], a1 * w1[k], a2 * w2[k], a3 * w3[k], a4 * w4[k], a5 * w5[k], a6 * w6[k], a7 * w7[k])
-        old = best[k]
-        c = q > old
-        best[k] = q if c else old
-        ix[k] = group if c else ix[k]
+        _keep_larger(best, ix, k, q, group)
 
 
 @njit(cache=True, inline="always")
@@ -143,14 +147,7 @@ def _tournament8(p0, p1, p2, p3, p4, p5, p6, p7, j0, j1, j2, j3, j4, j5, j6, j7)
 def _update8_exact(best, ix, a, w0, w1, w2, w3, w4, w5, w6, w7, j, kn):
     """:func:`_update8` keeping the exact winning ``j`` (``j[u]`` for row ``j + u``) by a tournament:
     more selects per product, no search at the end (the better choice where ``n`` is small)."""
-    a0 = abs(a[0])
-    a1 = abs(a[1])
-    a2 = abs(a[2])
-    a3 = abs(a[3])
-    a4 = abs(a[4])
-    a5 = abs(a[5])
-    a6 = abs(a[6])
-    a7 = abs(a[7])
+    a0, a1, a2, a3, a4, a5, a6, a7 = _abs8(a)
     j0, j1, j2, j3, j4, j5, j6, j7 = j[0], j[1], j[2], j[3], j[4], j[5], j[6], j[7]
     for k in range(kn):
         p0 = a0 * w0[k]
@@ -162,10 +159,7 @@ def _update8_exact(best, ix, a, w0, w1, w2, w3, w4, w5, w6, w7, j, kn):
         p6 = a6 * w6[k]
         p7 = a7 * w7[k]
         q, iq = _tournament8(p0, p1, p2, p3, p4, p5, p6, p7, j0, j1, j2, j3, j4, j5, j6, j7)
-        old = best[k]
-        c = q > old
-        best[k] = q if c else old
-        ix[k] = iq if c else ix[k]
+        _keep_larger(best, ix, k, q, iq)
 
 
 @njit(cache=True, inline="always")
@@ -258,10 +252,7 @@ def _task(t, nrb, nkc, kc, ids_of_w, v, vix, w, wix, ids, iix, out_v, out_i, bad
             a = abs(vb[i, j])
             for k in range(kn):
                 q = a * abs(wj[k])
-                old = best[k]
-                c = q > old
-                best[k] = q if c else old
-                ix[k] = jj if c else ix[k]
+                _keep_larger(best, ix, k, q, jj)
     # the winning j inside its group, the signed product and the id of the winner: ids[i, j] (of v),
     # or ids[j, k] when ids_of_w
     for i in range(i0, i1):
@@ -412,8 +403,7 @@ def _vector_matrix(v, w, ids, out_v, out_i):
     for j in range(0, n8, 8):
         group[0] = j
         g = group[0]
-        a0, a1, a2, a3 = abs(v[j]), abs(v[j + 1]), abs(v[j + 2]), abs(v[j + 3])
-        a4, a5, a6, a7 = abs(v[j + 4]), abs(v[j + 5]), abs(v[j + 6]), abs(v[j + 7])
+        a0, a1, a2, a3, a4, a5, a6, a7 = _abs8(v[j : j + 8])
         w0, w1, w2, w3, w4, w5, w6, w7 = w[j], w[j + 1], w[j + 2], w[j + 3], w[j + 4], w[j + 5], w[j + 6], w[j + 7]
         for k in range(p):
             p0 = a0 * abs(w0[k])
@@ -426,10 +416,7 @@ def _vector_matrix(v, w, ids, out_v, out_i):
             p7 = a7 * abs(w7[k])
             total[k] += ((p0 + p1) + (p2 + p3)) + ((p4 + p5) + (p6 + p7))
             q = _max8(p0, p1, p2, p3, p4, p5, p6, p7)
-            old = best[k]
-            c = q > old
-            best[k] = q if c else old
-            winner[k] = g if c else winner[k]
+            _keep_larger(best, winner, k, q, g)
     for j in range(n8, n):
         group[0] = j
         g = group[0]
@@ -438,10 +425,7 @@ def _vector_matrix(v, w, ids, out_v, out_i):
         for k in range(p):
             q = a * abs(row[k])
             total[k] += q
-            old = best[k]
-            c = q > old
-            best[k] = q if c else old
-            winner[k] = g if c else winner[k]
+            _keep_larger(best, winner, k, q, g)
     check = 0.0
     for j in range(n):
         check += v[j] - v[j]
