@@ -212,6 +212,10 @@ def test_products_finite_says_not_known_where_checking_the_result_is_cheaper(imp
     assert not backend.products_finite(np, a[:50], b[:, :50], 50 * 50)  # a small result: check it
     # the kernel's bound costs two compiled calls: from 4096 results it is cheaper than the check
     assert backend.products_finite(np, a[:100], b[:, :100], 100 * 100) == (impl == "numba")
+    # a column of a broadcast gradient (stride 0) is read in place like a contiguous one
+    column = np.broadcast_to(np.float64(2.0), (100,)).reshape(-1, 1)
+    assert backend.products_finite(np, column, b[:, :100], 100 * 100) == (impl == "numba")
+    assert not backend.products_finite(np, column, np.full((1, 100), 1e308), 100 * 100)
     assert not backend.products_finite(np, np.ones((200, 200)), np.ones((200, 200)), 200 * 200)  # inputs as big
     assert not backend.products_finite(np, a.astype(np.int64), b, 200 * 200)  # |int| may overflow
     assert not backend.products_finite(np, a.astype(np.float16), b.astype(np.float16), 200 * 200)
@@ -235,6 +239,28 @@ def test_the_compiled_bound_reads_transposed_operands_in_place():
         finally:
             tracemalloc.stop()
     assert peak < a.nbytes // 10
+
+
+def test_flat_view_is_a_view_or_none():
+    for a in (np.ones((3, 4)), np.ones((3, 4)).T, np.ones((5, 1))[::2], np.broadcast_to(np.ones(()), (1, 6, 1))):
+        flat = backend._flat_view(a)
+        assert flat.shape == (a.size,) and np.shares_memory(flat, a) and sorted(flat) == sorted(a.ravel())
+    assert backend._flat_view(np.ones((4, 4))[::2, ::2]) is None
+    assert backend._flat_view(np.broadcast_to(np.ones(3), (2, 3))) is None
+
+
+def test_trace_of_a_matrix_vector_product_proves_the_weight_gradient(monkeypatch, impl):
+    """``(W @ x).sum()``: ``W``'s gradient is the outer product of a broadcast ones vector and ``x``;
+    with the kernels its bound is read off both, so the 100 x 100 result is not read again."""
+    rng = np.random.default_rng(3)
+    w = sr.tensor(rng.standard_normal((100, 100)), requires_grad=True)
+    x = sr.tensor(rng.standard_normal(100), requires_grad=True)
+    checked_sizes = []
+    real_all_finite = backend.all_finite
+    monkeypatch.setattr(backend, "all_finite", lambda xp, a: checked_sizes.append(a.size) or real_all_finite(xp, a))
+    trace = sr.trace((w @ x).sum(), [w, x])
+    assert (100 * 100 in checked_sizes) == (impl == "numpy")
+    np.testing.assert_array_equal(trace[w], np.ones((100, 1)) * x.data)  # one path per weight
 
 
 @pytest.mark.parametrize("batch", [1, 3])

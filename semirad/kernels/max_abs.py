@@ -326,14 +326,18 @@ def _batch_map(batch_shape: tuple, full: tuple) -> np.ndarray:
 
 
 _ZERO = np.zeros(1, dtype=np.int64)
+_NO_PATH = np.iinfo(np.int64).max  # semirad.backend.NO_PATH
+#: what :func:`_vector_matrix` found
+_NOT_FINITE, _DONE, _DEAD_END = 0, 1, 2
 _PARALLEL = threading.Lock()
 
 
 def max_abs_matmul(values, ids, weights, dtype):
     """The kernel on numpy arrays of float ``dtype`` (float32/float64), ``n >= 1``.
 
-    Returns ``(out_values, out_ids)``, or ``None`` when a value or weight is not finite (the
-    caller then runs the numpy reference, which defines what happens with NaN).
+    Returns ``(out_values, out_ids, dead_end)``, or ``None`` when a value or weight is not finite
+    (the caller then runs the numpy reference, which defines what happens with NaN). ``dead_end``
+    says whether an output id is ``NO_PATH`` where the kernel found out on the way, else is None.
     """
     m, n = values.shape[-2:]
     p = weights.shape[-1]
@@ -349,7 +353,7 @@ def max_abs_matmul(values, ids, weights, dtype):
             # out.T = weights.T (x) values.T instead, which reads W in place and copies only the
             # smaller values; the ids then come from the second operand, and j is the same index
             out = _run(weights.T, values.T, ids.T, dtype, (), 1, _ZERO, _ZERO, ids_of_w=1)
-            return None if out is None else (out[0].T, out[1].T)
+            return None if out is None else (out[0].T, out[1].T, None)
         return _run(values, weights, ids, dtype, (), 1, _ZERO, _ZERO)
     vb, wb = values.shape[:-2], weights.shape[:-2]
     batch = np.broadcast_shapes(vb, wb)
@@ -378,14 +382,15 @@ def _one_row(values, ids, weights):
     out_i = np.empty((1, p), dtype=np.int64)
     # a transposed weight (x @ W.T) is copied: its rows would be reductions with an argmax, which
     # do not vectorize (a kernel with eight lanes over j ran 8.6 µs at 100 x 100, copy and kernel 8.7)
-    finite = _vector_matrix(v, np.ascontiguousarray(weights), i, out_v[0], out_i[0])
-    return (out_v, out_i) if finite else None
+    status = _vector_matrix(v, np.ascontiguousarray(weights), i, out_v[0], out_i[0])
+    return None if status == _NOT_FINITE else (out_v, out_i, status == _DEAD_END)
 
 
 @njit(cache=True)
 def _vector_matrix(v, w, ids, out_v, out_i):
     """``out_v[k] = v[j] * w[j, k]`` for the first ``j`` of largest ``|v[j] * w[j, k]|``, ``out_i[k] =
-    ids[j]``; False (and the outputs undefined) if an element of ``v`` or ``w`` is not finite.
+    ids[j]``. Returns ``_NOT_FINITE`` (and the outputs undefined) if an element of ``v`` or ``w`` is
+    not finite, else ``_DEAD_END`` if an ``out_i`` is ``NO_PATH``, else ``_DONE``.
 
     Rows of ``w`` are taken 8 at a time, as in :func:`_update8`: the group's largest product, and
     the group's first ``j`` where it beats the best so far; the winner inside the group is found
@@ -432,12 +437,15 @@ def _vector_matrix(v, w, ids, out_v, out_i):
     for k in range(p):
         check += total[k] - total[k]
     if check != 0.0:  # NaN
-        return False
+        return _NOT_FINITE
+    status = _DONE
     for k in range(p):
         j = _first_of_group(v, w, int(winner[k]), k, best[k], n8)
         out_v[k] = v[j] * w[j, k]
         out_i[k] = ids[j]
-    return True
+        if ids[j] == _NO_PATH:
+            status = _DEAD_END
+    return status
 
 
 def _run(values, weights, ids, dtype, batch, nbatch, vix, wix, ids_of_w=0):
@@ -466,4 +474,4 @@ def _run(values, weights, ids, dtype, batch, nbatch, vix, wix, ids_of_w=0):
             _run_serial(*args)
         if not math.isfinite(bad.sum()):
             return None
-    return out_v.reshape(batch + (m, p)), out_i.reshape(batch + (m, p))
+    return out_v.reshape(batch + (m, p)), out_i.reshape(batch + (m, p)), None
