@@ -140,7 +140,7 @@ class MaxAbsProduct(Semiring):
         sweep (values are never written in place during a sweep; numpy and cupy point a view's
         ``base`` at the array that owns the memory, so a view holds only elements of it)."""
         proven = getattr(self, "_proven_finite", None)
-        if not proven or value.size < backend._PROOF_MIN_ELEMENTS_KERNEL:  # small: a slice at most, checked as usual
+        if not proven or value.size < backend._PROOF_MIN_ELEMENTS:  # small: a slice at most, checked as usual
             return False
         for candidate in (value, getattr(value, "base", None)):
             ref = proven.get(id(candidate)) if candidate is not None else None
