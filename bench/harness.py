@@ -88,14 +88,22 @@ def set_allocator(mode: str) -> str:
 def machine() -> dict:
     """What the numbers were taken on."""
     cpu = platform.processor() or ""
+    fields = {}
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key in ("model name", "cpu family", "model") and key not in fields:
+                    fields[key] = value.strip()
+                if not line.strip():  # the first processor is enough
                     break
     except OSError:
         pass
+    if "model name" in fields:
+        cpu = fields["model name"]
+        if "cpu family" in fields and "model" in fields:  # a bare "AMD EPYC" names no generation
+            cpu += f" (family {fields['cpu family']}, model {fields['model']})"
     info = {
         "cpu": cpu,
         "cores": os.cpu_count(),

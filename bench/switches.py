@@ -60,7 +60,7 @@ def _switch_one_row(on: bool):
         dtype, zero = values.dtype, max_abs._ZERO
         if weights.T.flags.c_contiguous and not weights.flags.c_contiguous:
             out = max_abs._run(weights.T, values.T, ids.T, dtype, (), 1, zero, zero, ids_of_w=1)
-            return None if out is None else (out[0].T, out[1].T)
+            return None if out is None else (out[0].T, out[1].T, None)
         return max_abs._run(values, weights, ids, dtype, (), 1, zero, zero)
 
     return _patched(max_abs, "_one_row", _ORIGINAL["_one_row"] if on else general_kernel)
