@@ -122,9 +122,13 @@ def test_an_exact_tie_goes_to_the_first_j_even_across_groups_of_eight(impl):
     "m,n,p,transposed",
     # from DEFER_MIN_N j on, a row block keeps each group's largest product and finds the winner in
     # its group at the end: n around it, with a last partial group, and the x @ W.T reading
-    [(3, 127, 9, False), (5, 128, 9, False), (9, 133, 17, False), (6, 141, 10, True), (2, 256, 3, True)],
+    [(3, 511, 9, False), (5, 512, 9, False), (9, 517, 17, False), (6, 525, 10, True), (2, 640, 3, True)],
 )
 def test_the_deferred_search_within_a_group_keeps_the_first_j(impl, dtype, m, n, p, transposed):
+    if kernels.AVAILABLE:  # the shapes above sit around the kernel's threshold
+        from semirad.kernels import max_abs
+
+        assert max_abs.DEFER_MIN_N == 512
     rng = np.random.default_rng(m * 1000 + n)
     w = values_for(rng, (p, n), dtype, True).T if transposed else values_for(rng, (n, p), dtype, True)
     check(values_for(rng, (m, n), dtype, True), fresh_ids(rng, (m, n)), w)
@@ -133,13 +137,13 @@ def test_the_deferred_search_within_a_group_keeps_the_first_j(impl, dtype, m, n,
 
 @pytest.mark.parametrize("m", [1, 3])
 def test_a_tie_inside_the_last_group_goes_to_its_first_j(impl, m):
-    n = 136  # 17 groups of 8: the tie is inside the last one, at j = 131 and 133
+    n = 520  # 65 groups of 8 (the deferred search for m = 3 too): the tie is inside the last one, at j = 515 and 517
     v = np.full((m, n), 0.5)
-    v[:, [131, 133]] = [-3.0, 3.0]
+    v[:, [515, 517]] = [-3.0, 3.0]
     w = np.ones((n, 4))
-    w[133, 2] = 1.25  # ... except in column 2, where j = 133 wins outright
+    w[517, 2] = 1.25  # ... except in column 2, where j = 517 wins outright
     got_v, got_i = backend.max_abs_matmul(np, v, np.arange(m * n).reshape(m, n), w)
-    np.testing.assert_array_equal(got_i, [[r * n + 131, r * n + 131, r * n + 133, r * n + 131] for r in range(m)])
+    np.testing.assert_array_equal(got_i, [[r * n + 515, r * n + 515, r * n + 517, r * n + 515] for r in range(m)])
     np.testing.assert_array_equal(got_v, [[-3.0, -3.0, 3.75, -3.0]] * m)
 
 

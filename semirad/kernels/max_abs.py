@@ -47,10 +47,12 @@ ROWS = 8
 CHUNK = 512
 #: from this many ``j`` a row block keeps only each group's largest product and finds the winner in
 #: its group at the end (:func:`_update8`, :func:`_first_of_group`); below, a tournament keeps the
-#: exact ``j`` (:func:`_update8_exact`). On an AMD EPYC (Zen 1) the search costs about 20 ns per
-#: output and the cheaper loop saves a quarter of the products' time: they break even near 110
-#: (500 x n @ n x 500: n = 64 1.15x slower, 128 0.98x, 256 0.88x, 1024 0.74x)
-DEFER_MIN_N = 128
+#: exact ``j`` (:func:`_update8_exact`). The search costs about 20 ns per output, scattered loads.
+#: AMD EPYC Zen 3, both loops without masked stores (see :func:`_keep_larger`), one process, calls
+#: interleaved, deferred / exact: (500 x n) @ (n x 500) n = 64 1.70, 128 1.5-1.6, 192 1.3,
+#: 256 1.14, 320 1.13, 448 1.03; the input gradient of a dense layer ((n x n) @ (n x 64)) n = 300 1.08,
+#: 500 0.94-1.17, 1000 0.93-0.97. (On Zen 1, with the masked stores, the break-even was near 110.)
+DEFER_MIN_N = 512
 
 
 @intrinsic
