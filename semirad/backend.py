@@ -138,7 +138,7 @@ _FUSED_MIN_ELEMENTS = 1 << 11
 #: results of at least this many elements are proven finite from their operands rather than checked.
 #: With numba the bound is a compiled call per operand, and with its bookkeeping in the trace
 #: (a weak reference to the result, a lookup at the vertex) about 3.7 µs against 0.12 ns per
-#: element to check (AMD EPYC Zen 1: 2.2 µs at 10,000 results, 5.7 at 40,000); without numba
+#: element to check (AMD EPYC Zen 3: 2.2 µs at 10,000 results, 5.7 at 40,000); without numba
 #: two ``abs().max()`` cost 12 µs at 200 elements against 9.5 to check 40,000 results
 _PROOF_MIN_ELEMENTS = 1 << 15
 _LARGEST_FLOAT = {np.dtype(t): float(np.finfo(t).max) for t in (np.float32, np.float64)}
@@ -250,7 +250,7 @@ def all_finite(xp, a) -> bool:
     A sum is finite when every element is (NaN and inf propagate); on a C-contiguous float numpy
     array the numba kernel sums ``a * 0`` (no overflow; 1.3-2x faster than numpy's pairwise ``sum``
     on large arrays, and on small ones one compiled call costs less than numpy's reduction: 0.6
-    against 2.5 µs at 100 elements on Zen 1), elsewhere ``a.sum()`` runs and only a sum that is not
+    against 2.5 µs at 100 elements on Zen 3), elsewhere ``a.sum()`` runs and only a sum that is not
     finite (an overflow, or a real NaN/inf) pays for the exact ``isfinite(a).all()``.
 
     >>> all_finite(np, np.array([1.0, 2.0])), all_finite(np, np.array([1.0, np.inf]))
@@ -474,20 +474,20 @@ def max_abs_matmul(xp, values, ids, weights):
     """
     if values.shape[-1] <= 1:  # one candidate or none: no tie for a real path to lose
         return _max_abs_matmul_trivial(xp, values, ids, weights)
-    out = dead_end = None
+    found = None
     if xp is np and kernels.enabled():
         dtype = _product_dtype(values, weights)
         if dtype in _KERNEL_DTYPES:
-            out = _kernel().max_abs_matmul(values, ids, weights, dtype)
-    if out is None:
-        out = max_abs_matmul_reference(xp, values, ids, weights)
+            found = _kernel().max_abs_matmul(values, ids, weights, dtype)
+    if found is None:
+        (out_v, out_i), dead_end = max_abs_matmul_reference(xp, values, ids, weights), None
     else:
-        *out, dead_end = out
-    if dead_end is None:
-        dead_end = out[1].size and int(out[1].max()) == NO_PATH  # NO_PATH is the largest int64: one pass
+        out_v, out_i, dead_end = found
+    if dead_end is None:  # not known: NO_PATH is the largest int64, one pass finds it
+        dead_end = out_i.size and int(out_i.max()) == NO_PATH
     if dead_end:
-        return _real_paths_win_matmul_ties(xp, values, ids, weights, *out)
-    return tuple(out)
+        return _real_paths_win_matmul_ties(xp, values, ids, weights, out_v, out_i)
+    return out_v, out_i
 
 
 def first_real_path(xp, ids):

@@ -35,6 +35,8 @@ import numpy as np
 from numba import njit, prange, types
 from numba.extending import intrinsic
 
+from .elementwise import _NO_PATH
+
 #: below this many products per call the serial kernel runs (thread start-up would dominate)
 PARALLEL_MIN_WORK = 1 << 17
 #: from this many products per call 512-bit vectors are used where the CPU has them; a smaller call
@@ -336,7 +338,6 @@ def _batch_map(batch_shape: tuple, full: tuple) -> np.ndarray:
 
 
 _ZERO = np.zeros(1, dtype=np.int64)
-_NO_PATH = np.iinfo(np.int64).max  # semirad.backend.NO_PATH
 #: what :func:`_vector_matrix` found
 _NOT_FINITE, _DONE, _DEAD_END = 0, 1, 2
 _PARALLEL = threading.Lock()
