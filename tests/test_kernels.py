@@ -300,7 +300,7 @@ def test_sum_product_sum_over_leading_axes(shape, axes):
 
 @pytest.mark.parametrize("axis", [0, 1])
 @pytest.mark.parametrize("keepdims", [False, True])
-def test_max_abs_sum_over_one_axis_of_a_matrix(axis, keepdims):
+def test_max_abs_sum_over_one_axis_of_a_matrix(impl, axis, keepdims):
     rng = np.random.default_rng(10)
     value = rng.integers(-2, 3, (6, 5)).astype(float)
     ids = fresh_ids(rng, (6, 5))
@@ -319,6 +319,46 @@ def test_max_abs_sum_over_one_axis_of_a_matrix(axis, keepdims):
         MaxAbsProduct().sum((value, b_ids), (axis,), keepdims)[1],
         MaxAbsProduct().sum((value, np.ascontiguousarray(b_ids)), (axis,), keepdims)[1],
     )
+
+
+def _sum_rows_loop_reference(value, ids):
+    """The documented rule by loops: first row of largest ``|value|``; a dead end gives way to the
+    column's first real path."""
+    out_v, out_i = np.empty(value.shape[1], value.dtype), np.empty(value.shape[1], np.int64)
+    for k in range(value.shape[1]):
+        i = max(range(value.shape[0]), key=lambda r: (abs(value[r, k]), -r))
+        if ids[i, k] == backend.NO_PATH:
+            i = next((r for r in range(value.shape[0]) if ids[r, k] != backend.NO_PATH), i)
+        out_v[k], out_i[k] = value[i, k], ids[i, k]
+    return out_v, out_i
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_max_abs_sum_over_rows_keeps_ties_dead_ends_and_views_right(impl, dtype):
+    rng = np.random.default_rng(11)
+    value = rng.integers(-2, 3, (7, 9)).astype(dtype)  # many ties
+    ids = fresh_ids(rng, (7, 9))
+    value[:, 2], ids[:3, 2] = 0, backend.NO_PATH  # dead ends first, then real paths of value 0
+    value[:, 4], ids[:, 4] = 0, backend.NO_PATH  # nothing but dead ends
+    cases = [
+        (value, ids),
+        (value[::-2], ids[::-2]),  # negative strides
+        (np.asfortranarray(value), ids),
+        (value, np.broadcast_to(ids[3], value.shape)),  # read-only, 0 strides
+        (value[:1], ids[:1]),
+    ]
+    for v, i in cases:
+        out_v, out_i = MaxAbsProduct().sum((v, i), (0,))
+        want_v, want_i = _sum_rows_loop_reference(v, i)
+        assert out_v.dtype == dtype
+        np.testing.assert_array_equal(out_v, want_v)
+        np.testing.assert_array_equal(out_i, want_i)
+    value[5, 6] = np.nan  # numpy's argmax decides (the kernel steps aside)
+    got = MaxAbsProduct().sum((value, ids), (0,))
+    want = backend.max_abs_sum_rows_reference(np, value, ids)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+    assert np.isnan(got[0][6])
 
 
 # -- the switch -----------------------------------------------------------------------------------

@@ -18,7 +18,11 @@ tournament with strict ``>`` at every match keeps the exact ``j`` instead (the e
 tie). ``|a * b| == |a| * |b|`` exactly, so the products compared are the reference's. The
 winning ``j`` is kept as a float of the value dtype (lanes of one width vectorize; float32 is
 exact below ``2**24``). The last pass writes the signed product ``v[i, j*] * w[j*, k]`` and the id.
-A vector times a matrix has its own serial loop built the same way (:func:`_vector_matrix`).
+A vector times a matrix has its own serial loop built the same way (:func:`_vector_matrix`), and
+a small product of two matrices runs the same tasks from one compiled call that also checks the
+inputs and looks for dead ends (:func:`_run_small`): around small products the Python of the
+general path cost more than the products. :func:`max_abs_sum_rows` is MaxAbsProduct's sum over
+the rows of a matrix (a bias's gradient over its batch) in one call.
 
 Non-finite input: tasks whose rows start at 0 fold ``|w| - |w|`` (0, or NaN for inf and NaN)
 into ``bad`` while they read ``w``, and the caller checks the values with one ``sum``; either
@@ -39,6 +43,8 @@ from .elementwise import _NO_PATH
 
 #: below this many products per call the serial kernel runs (thread start-up would dominate)
 PARALLEL_MIN_WORK = 1 << 17
+#: below this many products a product of two matrices (m > 1) is one compiled call (:func:`_small`)
+SMALL_MAX_WORK = PARALLEL_MIN_WORK
 #: from this many products per call 512-bit vectors are used where the CPU has them; a smaller call
 #: would not make up for the few µs an AVX-512 core takes to switch to them (a 1000-layer trace of
 #: 32 x 20 matrices, 2000 calls, took 1.2x longer with 512-bit vectors in every call)
@@ -359,6 +365,8 @@ def max_abs_matmul(values, ids, weights, dtype):
     if values.ndim == 2 and weights.ndim == 2:
         if m == 1 and values.dtype == dtype and weights.dtype == dtype:
             return _one_row(values, ids, weights)
+        if m * n * p < SMALL_MAX_WORK and values.dtype == dtype and weights.dtype == dtype and ids.dtype == np.int64:
+            return _small(values, ids, weights)
         if weights.dtype == dtype and weights.T.flags.c_contiguous and not weights.flags.c_contiguous and m <= p:
             # weights is a transposed view (x @ W.T, the input gradient of a dense layer): contract
             # out.T = weights.T (x) values.T instead, which reads W in place and copies only the
@@ -374,6 +382,101 @@ def max_abs_matmul(values, ids, weights, dtype):
     else:
         vix, wix = _batch_map(vb, batch), _batch_map(wb, batch)
     return _run(values, weights, ids, dtype, batch, nbatch, vix, wix)
+
+
+def _small(values, ids, weights):
+    """A small product of two matrices: one compiled call that checks the inputs, runs the serial
+    tasks and says whether an output is a dead end (:func:`_run_small`).
+
+    ``_run`` spends about 10 µs of Python around its kernel (the checks of ``values`` and of the
+    kernel's ``bad``, reshapes, allocations, fourteen arguments), and the caller another 2 on a
+    pass for dead ends: more than the products of a (32 x 20) @ (20 x 20) layer take. The tasks
+    are the same, and so are the bits.
+    """
+    m, p = values.shape[0], weights.shape[1]
+    out_v = np.empty((1, m, p), dtype=values.dtype)
+    out_i = np.empty((1, m, p), dtype=np.int64)
+    status = _run_small(values[None], np.ascontiguousarray(weights)[None], ids[None], out_v, out_i)
+    return None if status == _NOT_FINITE else (out_v[0], out_i[0], status == _DEAD_END)
+
+
+def _small_signature(dtype):
+    def ro(dt, layout):
+        return types.Array(dt, 3, layout, readonly=True)
+
+    return types.int64(ro(dtype, "A"), ro(dtype, "C"), ro(types.int64, "A"), types.Array(dtype, 3, "C"),
+                       types.Array(types.int64, 3, "C"))
+
+
+@njit([_small_signature(types.float32), _small_signature(types.float64)], cache=True)
+def _run_small(v, w, ids, out_v, out_i):
+    """The serial tasks of ``v[0] (x) w[0]`` into ``out_v[0]``, ``out_i[0]`` (ids of ``v``). Returns
+    ``_NOT_FINITE`` (outputs undefined) if an element of ``v`` or ``w`` is not finite, else
+    ``_DEAD_END`` if an output id is ``NO_PATH``, else ``_DONE``."""
+    m, n = v.shape[1], v.shape[2]
+    p = w.shape[2]
+    check = 0.0
+    for i in range(m):
+        for j in range(n):
+            check += v[0, i, j] - v[0, i, j]
+    if check != 0.0:  # NaN
+        return _NOT_FINITE
+    bad = np.zeros((1, p), dtype=out_v.dtype)
+    zero = np.zeros(1, dtype=np.int64)
+    nrb = (m + ROWS - 1) // ROWS
+    nkc = (p + CHUNK - 1) // CHUNK
+    for t in range(nrb * nkc):
+        _task(t, nrb, nkc, CHUNK, 0, v, zero, w, zero, ids, zero, out_v, out_i, bad)
+    for k in range(p):
+        check += bad[0, k]
+    if check != 0.0:
+        return _NOT_FINITE
+    for i in range(m):
+        for k in range(p):
+            if out_i[0, i, k] == _NO_PATH:
+                return _DEAD_END
+    return _DONE
+
+
+def _reduce_signature(dtype):
+    return types.boolean(types.Array(dtype, 2, "A", readonly=True), types.Array(types.int64, 2, "A", readonly=True),
+                         types.Array(dtype, 1, "C"), types.Array(types.int64, 1, "C"))
+
+
+@njit([_reduce_signature(types.float32), _reduce_signature(types.float64)], cache=True)
+def max_abs_sum_rows(v, ids, out_v, out_i):
+    """MaxAbsProduct's sum over axis 0 of ``(v, ids)`` (``m >= 1`` rows, any strides): ``out_v[k] =
+    v[i, k]``, ``out_i[k] = ids[i, k]`` for the first ``i`` of largest ``|v[i, k]|``, except that a
+    dead end (``ids[i, k] == NO_PATH``, value 0) gives way to the column's first real path (then
+    every value of the column is 0). Returns False (outputs undefined) if an element of ``v`` is
+    not finite: numpy's ``argmax`` decides what a NaN does.
+    """
+    m, p = v.shape
+    best = np.empty(p, dtype=v.dtype)
+    arg = np.zeros(p, dtype=np.int64)
+    check = 0.0
+    for k in range(p):
+        best[k] = -1.0
+    for i in range(m):
+        for k in range(p):
+            x = v[i, k]
+            check += x - x
+            q = abs(x)
+            if q > best[k]:
+                best[k] = q
+                arg[k] = i
+    if check != 0.0:  # NaN
+        return False
+    for k in range(p):
+        i = arg[k]
+        if ids[i, k] == _NO_PATH:
+            for r in range(m):
+                if ids[r, k] != _NO_PATH:
+                    i = r
+                    break
+        out_v[k] = v[i, k]
+        out_i[k] = ids[i, k]
+    return True
 
 
 def _one_row(values, ids, weights):

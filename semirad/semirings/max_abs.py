@@ -68,15 +68,17 @@ class MaxAbsProduct(Semiring):
         axes = tuple(sorted(a % value.ndim for a in axes))
         if not axes:
             return g
-        if value.ndim == 2 and len(axes) == 1:  # the bias of a dense layer: no reshapes needed
+        if not all(value.shape[a] for a in axes):  # nothing to reduce (a bias over an empty batch): no path
+            shape = tuple(1 if d in axes else n for d, n in enumerate(value.shape)) if keepdims else tuple(
+                n for d, n in enumerate(value.shape) if d not in axes
+            )
+            return self.zeros(xp, shape, value.dtype)
+        if value.ndim == 2 and len(axes) == 1:  # the bias of a dense layer
             if ids.shape != value.shape:
                 ids = backend.broadcast_to(xp, ids, value.shape)
-            vt, it = (value, ids) if axes[0] == 1 else (value.T, ids.T)
-            best = xp.abs(vt).argmax(axis=1)  # first occurrence = smallest id on ties
-            rows = xp.arange(vt.shape[0])
-            out_v = vt[rows, best]
-            out_i = it[rows, best]
-            out_v, out_i = _real_paths_win_sum_ties(xp, vt, it, out_v, out_i)
+            vt, it = (value, ids) if axes[0] == 0 else (value.T, ids.T)
+            out = backend.max_abs_sum_rows(xp, vt, it)
+            out_v, out_i = backend.max_abs_sum_rows_reference(xp, vt, it) if out is None else out
             if keepdims:
                 shape = (1, value.shape[1]) if axes[0] == 0 else (value.shape[0], 1)
                 out_v, out_i = out_v.reshape(shape), out_i.reshape(shape)

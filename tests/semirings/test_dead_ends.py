@@ -37,12 +37,25 @@ def test_a_dead_end_still_wins_where_there_is_nothing_else():
     assert tr.raw(x)[1][0] == backend.NO_PATH and tr.raw(x)[1][1] != backend.NO_PATH
 
 
-def test_first_real_path_and_the_contraction_rule_directly():
-    values = np.array([[0.0, 0.0, 5.0]])
-    ids = np.array([[backend.NO_PATH, 4, 9]])
+@pytest.mark.parametrize("rows", [1, 3])  # the vector-matrix kernel, the small-matrix one
+def test_first_real_path_and_the_contraction_rule_directly(impl, rows):
+    values = np.array([[0.0, 0.0, 5.0]] * rows)
+    ids = np.array([[backend.NO_PATH, 4, 9]] * rows)
     weights = np.array([[1.0, 7.0], [0.0, 7.0], [0.0, 0.0]])
     out_v, out_i = backend.max_abs_matmul(np, values, ids, weights)
     # column 0: products 0, 0, 0 (j = 0 a dead end, j = 1 the first real path); column 1: 0, 0, 0 too
-    assert out_i.tolist() == [[4, 4]] and out_v.tolist() == [[0.0, 0.0]]
+    assert out_i.tolist() == [[4, 4]] * rows and out_v.tolist() == [[0.0, 0.0]] * rows
     first, found = backend.first_real_path(np, np.array([[backend.NO_PATH, backend.NO_PATH], [3, 4]]))
     assert first.tolist() == [0, 0] and found.tolist() == [False, True]
+
+
+def test_a_bias_broadcast_over_an_empty_batch_has_no_path_through_it():
+    """Its sum over the batch reduces nothing: a dead end, where numpy's argmax would raise."""
+    b = sr.tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True, name="b")
+    y = sr.tensor(np.array([4.0, 5.0]), requires_grad=True, name="y")
+    loss = (sr.tensor(np.ones((0, 3))) + b).sum() + (y * b[:2]).sum()
+    tr = sr.trace(loss, [b])
+    assert tr[b].tolist() == [4.0, 5.0, 0.0] == sr.grad(loss, [b])[0].tolist()
+    assert tr.raw(b)[1][2] == backend.NO_PATH
+    with pytest.raises(ValueError, match="no path"):
+        tr.path(b, 2)
