@@ -13,6 +13,7 @@ import semirad as sr
 from semirad import backend, kernels
 
 BIG = backend._FUSED_MIN_ELEMENTS  # from here on the kernels (or the tiled add) run
+VERTEX_MAX = backend._VERTEX_KERNEL_MAX  # below this the vertex kernel takes C-contiguous arrays
 
 
 def wide_range(rng, shape, dtype):
@@ -169,6 +170,7 @@ def test_all_finite_finds_every_nan_and_inf_and_ignores_overflowing_sums(impl, d
     rng = np.random.default_rng(6)
     a = rng.standard_normal(size).astype(dtype)
     assert backend.all_finite(np, a) and backend.all_finite(np, a.reshape(-1, 1)[::2])
+    assert backend.all_finite(np, np.stack([a, a]).T)
     huge = np.full(size, np.finfo(dtype).max, dtype=dtype)  # finite elements whose sum overflows
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the overflow of the internal sum is not the user's
@@ -179,6 +181,7 @@ def test_all_finite_finds_every_nan_and_inf_and_ignores_overflowing_sums(impl, d
             b[where] = bad
             assert not backend.all_finite(np, b)
             assert not backend.all_finite(np, b.reshape(1, -1))
+            assert not backend.all_finite(np, np.stack([a, b]).T)  # F-contiguous, as a weight's gradient
     assert backend.all_finite(np, np.arange(size)) and backend.all_finite(np, np.zeros((0, 3), dtype=dtype))
 
 
@@ -313,8 +316,11 @@ def vertex_cases(rng, dtype):
     yield np.broadcast_to(dtype(3.0), (40,)), np.broadcast_to(np.int64(backend.NO_PATH), (40,))
     yield np.broadcast_to(square[:1], (3, 5)), np.broadcast_to(ids[1:2], (3, 5))
     yield np.asarray(dtype(-2.0)), np.asarray(7, dtype=np.int64)
-    yield wide_range(rng, (BIG - 1,), dtype), rng.integers(0, 5, BIG - 1)  # the largest the kernel takes
-    yield wide_range(rng, (BIG,), dtype), rng.integers(0, 5, BIG)  # the numpy steps
+    # the largest each kernel takes, and the smallest left to the numpy steps: strided, contiguous
+    yield wide_range(rng, (2 * BIG - 2,), dtype)[::2], rng.integers(0, 5, 2 * BIG - 2)[::2]
+    yield wide_range(rng, (2 * BIG,), dtype)[::2], rng.integers(0, 5, 2 * BIG)[::2]
+    yield wide_range(rng, (VERTEX_MAX - 1,), dtype), rng.integers(0, 5, VERTEX_MAX - 1)
+    yield wide_range(rng, (VERTEX_MAX,), dtype), rng.integers(0, 5, VERTEX_MAX)
     yield np.zeros((0, 3), dtype), np.zeros((0, 3), np.int64)
 
 
@@ -327,9 +333,8 @@ def test_traced_vertex_numbers_elements_keeps_dead_ends_and_sees_non_finite_valu
         want[ids == backend.NO_PATH] = backend.NO_PATH
         assert own.dtype == np.int64 and own.shape == value.shape
         np.testing.assert_array_equal(own, want)
-        assert finite in (True, None)
-        if finite is not None:
-            assert impl == "numba" and value.size < BIG
+        contiguous = value.flags.c_contiguous and ids.flags.c_contiguous
+        assert finite is (None if impl == "numpy" or value.size >= (VERTEX_MAX if contiguous else BIG) else True)
         for bad in (np.nan, np.inf, -np.inf):
             if value.size == 0:
                 continue

@@ -62,24 +62,35 @@ def non_finite_sum(x):
     return acc
 
 
-def _vertex_signature(dtype):
-    # value and ids read-only and of any strides (a broadcast gradient arrives with 0 strides; a
-    # writable C-contiguous array converts to this type), so one compiled version per dtype serves all
-    flat = types.Array(dtype, 1, "A", readonly=True)
-    return types.boolean(flat, types.Array(types.int64, 1, "A", readonly=True), types.int64, types.int64[::1])
+def _vertex_signature(dtype, layout):
+    # value and ids read-only (a writable array converts to this type); "A": any strides (a
+    # broadcast gradient arrives with 0 strides), "C": contiguous, whose loops vectorize
+    flat = types.Array(dtype, 1, layout, readonly=True)
+    return types.boolean(flat, types.Array(types.int64, 1, layout, readonly=True), types.int64, types.int64[::1])
 
 
-@njit([_vertex_signature(types.float32), _vertex_signature(types.float64)], cache=True, boundscheck=False)
-def traced_vertex(value, ids, base, own):
+def _traced_vertex(value, ids, base, own):
     """``own[i] = base + i``, or ``NO_PATH`` where ``ids[i]`` is ``NO_PATH`` (a dead end stays one),
     over flat arrays; returns whether every element of ``value`` is finite (``x - x`` is 0 for finite
-    ``x``, NaN for NaN and inf)."""
+    ``x``, NaN for NaN and inf; ``reassoc`` lets the sum of them vectorize, NaN still propagates)."""
     check = 0.0
     for i in range(value.size):
         check += value[i] - value[i]
     for i in range(own.size):
         own[i] = _NO_PATH if ids[i] == _NO_PATH else base + i
     return check == 0.0
+
+
+#: :func:`_traced_vertex` on C-contiguous arrays (vectorized: 0.5 µs at 640 elements, 3.1 at
+#: 10,000, against 1.3 and 15 on any strides), and on any strides
+traced_vertex = njit(
+    [_vertex_signature(types.float32, "C"), _vertex_signature(types.float64, "C")],
+    cache=True, boundscheck=False, fastmath={"reassoc"},
+)(_traced_vertex)
+traced_vertex_strided = njit(
+    [_vertex_signature(types.float32, "A"), _vertex_signature(types.float64, "A")],
+    cache=True, boundscheck=False, fastmath={"reassoc"},
+)(_traced_vertex)
 
 
 def _magnitude_signature(dtype):
