@@ -611,6 +611,12 @@ def _product_dtype(a, b):
 
 def _max_abs_matmul_trivial(xp, values, ids, weights):
     """``n == 0``: no path; ``n == 1``: one product per output element, nothing to compare."""
+    if values.ndim == 2 and weights.ndim == 2 and values.shape[1] and type(ids) is _ndarray and ids.flags.c_contiguous:
+        # (m, 1) * (1, p), the weight gradient of W @ x: the ids' view built directly (numpy's
+        # broadcast_to costs 4 µs, the general path below 3.4 µs more than the product at 10 x 10)
+        out_i = _ndarray((values.shape[0], weights.shape[1]), ids.dtype, ids, 0, (ids.strides[0], 0))
+        out_i.setflags(write=False)
+        return values * weights, out_i
     batch = broadcast_shapes(values.shape[:-2], weights.shape[:-2])
     shape = batch + (values.shape[-2], weights.shape[-1])
     dtype = _product_dtype(values, weights)

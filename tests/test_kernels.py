@@ -71,7 +71,8 @@ def fresh_ids(rng, shape):
     "m,n,p",
     # around the kernel's group of 8 rows of w (n = 7, 8, 9, 16, 17), empty and size-1 dims
     [(1, 1, 1), (3, 2, 5), (5, 7, 3), (4, 8, 4), (9, 9, 2), (2, 16, 3), (3, 17, 11), (0, 4, 3), (3, 4, 0), (3, 0, 4),
-     (1, 30, 1), (1, 1, 30), (1, 37, 300), (1, 300, 37), (1, 2, 2)],  # m = 1: the vector-matrix kernel
+     (1, 30, 1), (1, 1, 30), (1, 37, 300), (1, 300, 37), (1, 2, 2),  # m = 1: the vector-matrix kernel
+     (4, 1, 6)],  # n = 1: an outer product, nothing to compare
 )
 def test_matches_loop_reference(impl, dtype, ties, m, n, p):
     rng = np.random.default_rng(m * 100 + n * 10 + p)
@@ -204,6 +205,17 @@ def test_views_transposed_weights_and_broadcast_ids(impl):
         check(row, np.broadcast_to(np.arange(9)[None, :], (1, 9)), w)
         check(row, np.broadcast_to(np.array([[7]]), (1, 9)), w)
         check(row.astype(np.float32), fresh_ids(rng, (1, 9)), w.astype(np.float32))
+
+
+def test_an_outer_product_takes_ids_of_any_strides(impl):
+    rng = np.random.default_rng(12)
+    v, w = rng.standard_normal((5, 1)), rng.standard_normal((1, 4))
+    ids = fresh_ids(rng, (5, 2))
+    for i in (ids[:, :1], ids[::-1, 1:], np.broadcast_to(np.int64(3), (5, 1)), np.ascontiguousarray(ids[:, :1])):
+        check(v, i, w)
+        check(v[::-1], i, w.T.copy().T)
+    out_i = backend.max_abs_matmul(np, v, ids[:, :1].copy(), w)[1]
+    assert not out_i.flags.writeable  # a view of the ids: a write would reach them
 
 
 @pytest.mark.parametrize("where", ["value", "weight", "zero-times-inf"])

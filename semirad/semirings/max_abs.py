@@ -101,7 +101,10 @@ class MaxAbsProduct(Semiring):
         out = backend.max_abs_matmul(xp, g[0], g[1], weights)
         # each result is one product g[i, j] * weights[j, k]: a bound on the inputs can spare `enter`
         # its pass over a large result (the weight gradient of a batch-1 dense layer)
-        if self.check_finite and backend.products_finite(xp, g[0], weights, out[0].size):
+        if (
+            self.check_finite and out[0].size >= backend._PROOF_MIN_ELEMENTS
+            and backend.products_finite(xp, g[0], weights, out[0].size)
+        ):
             proven, registry = _whole_memory(out[0]), self.__dict__.setdefault("_proven_finite", {})
             key = id(proven)  # the entry goes when the array does (the call runs as it is freed)
             registry[key] = weakref.ref(proven, lambda _, key=key: registry.pop(key, None))
