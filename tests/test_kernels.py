@@ -207,6 +207,34 @@ def test_views_transposed_weights_and_broadcast_ids(impl):
         check(row.astype(np.float32), fresh_ids(rng, (1, 9)), w.astype(np.float32))
 
 
+@pytest.mark.skipif(not kernels.AVAILABLE, reason="numba not installed")
+@pytest.mark.parametrize("m,n,p", [(16, 80, 100), (400, 300, 300)])  # the small-product call, the general kernel
+def test_a_transposed_weight_is_read_in_place(m, n, p):
+    """``g @ W.T`` (a dense layer's input gradient): W is not copied, which would add its size to
+    the sweep's peak memory; the smaller operand is."""
+    import tracemalloc
+
+    from semirad.kernels import max_abs
+
+    assert (m * n * p < max_abs.SMALL_MAX_WORK) == (m == 16)
+    rng = np.random.default_rng(13)
+    w = rng.standard_normal((p, n))
+    g, ids = rng.standard_normal((m, n)), fresh_ids(rng, (m, n))
+    backend.max_abs_matmul(np, g, ids, w.T)  # compiled and warm
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        out = backend.max_abs_matmul(np, g, ids, w.T)
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    results = out[0].nbytes + out[1].nbytes
+    assert peak < results + g.nbytes + w.nbytes // 2, (peak, results)
+    want = backend.max_abs_matmul_reference(np, g, ids, w.T)
+    np.testing.assert_array_equal(out[0], want[0])
+    np.testing.assert_array_equal(out[1], want[1])
+
+
 def test_an_outer_product_takes_ids_of_any_strides(impl):
     rng = np.random.default_rng(12)
     v, w = rng.standard_normal((5, 1)), rng.standard_normal((1, 4))

@@ -366,6 +366,9 @@ def max_abs_matmul(values, ids, weights, dtype):
         if m == 1 and values.dtype == dtype and weights.dtype == dtype:
             return _one_row(values, ids, weights)
         if m * n * p < SMALL_MAX_WORK and values.dtype == dtype and weights.dtype == dtype and ids.dtype == np.int64:
+            if weights.T.flags.c_contiguous and not weights.flags.c_contiguous and m <= p:  # as below
+                out = _small(weights.T, ids.T, values.T, ids_of_w=1)
+                return None if out is None else (out[0].T, out[1].T, out[2])
             return _small(values, ids, weights)
         if weights.dtype == dtype and weights.T.flags.c_contiguous and not weights.flags.c_contiguous and m <= p:
             # weights is a transposed view (x @ W.T, the input gradient of a dense layer): contract
@@ -384,9 +387,10 @@ def max_abs_matmul(values, ids, weights, dtype):
     return _run(values, weights, ids, dtype, batch, nbatch, vix, wix)
 
 
-def _small(values, ids, weights):
+def _small(values, ids, weights, ids_of_w=0):
     """A small product of two matrices: one compiled call that checks the inputs, runs the serial
-    tasks and says whether an output is a dead end (:func:`_run_small`).
+    tasks and says whether an output is a dead end (:func:`_run_small`). ``ids`` go with
+    ``weights`` where ``ids_of_w`` (the transposed contraction of :func:`max_abs_matmul`).
 
     ``_run`` spends about 10 µs of Python around its kernel (the checks of ``values`` and of the
     kernel's ``bad``, reshapes, allocations, fourteen arguments), and the caller another 2 on a
@@ -396,7 +400,7 @@ def _small(values, ids, weights):
     m, p = values.shape[0], weights.shape[1]
     out_v = np.empty((1, m, p), dtype=values.dtype)
     out_i = np.empty((1, m, p), dtype=np.int64)
-    status = _run_small(values[None], np.ascontiguousarray(weights)[None], ids[None], out_v, out_i)
+    status = _run_small(values[None], np.ascontiguousarray(weights)[None], ids[None], out_v, out_i, ids_of_w)
     return None if status == _NOT_FINITE else (out_v[0], out_i[0], status == _DEAD_END)
 
 
@@ -405,12 +409,13 @@ def _small_signature(dtype):
         return types.Array(dt, 3, layout, readonly=True)
 
     return types.int64(ro(dtype, "A"), ro(dtype, "C"), ro(types.int64, "A"), types.Array(dtype, 3, "C"),
-                       types.Array(types.int64, 3, "C"))
+                       types.Array(types.int64, 3, "C"), types.int64)
 
 
 @njit([_small_signature(types.float32), _small_signature(types.float64)], cache=True)
-def _run_small(v, w, ids, out_v, out_i):
-    """The serial tasks of ``v[0] (x) w[0]`` into ``out_v[0]``, ``out_i[0]`` (ids of ``v``). Returns
+def _run_small(v, w, ids, out_v, out_i, ids_of_w):
+    """The serial tasks of ``v[0] (x) w[0]`` into ``out_v[0]``, ``out_i[0]`` (ids of ``v``, or of
+    ``w`` where ``ids_of_w``). Returns
     ``_NOT_FINITE`` (outputs undefined) if an element of ``v`` or ``w`` is not finite, else
     ``_DEAD_END`` if an output id is ``NO_PATH``, else ``_DONE``."""
     m, n = v.shape[1], v.shape[2]
@@ -426,7 +431,7 @@ def _run_small(v, w, ids, out_v, out_i):
     nrb = (m + ROWS - 1) // ROWS
     nkc = (p + CHUNK - 1) // CHUNK
     for t in range(nrb * nkc):
-        _task(t, nrb, nkc, CHUNK, 0, v, zero, w, zero, ids, zero, out_v, out_i, bad)
+        _task(t, nrb, nkc, CHUNK, ids_of_w, v, zero, w, zero, ids, zero, out_v, out_i, bad)
     for k in range(p):
         check += bad[0, k]
     if check != 0.0:
