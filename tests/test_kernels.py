@@ -290,6 +290,29 @@ def test_large_enough_for_the_parallel_kernel(impl, m, n, p, dtype):
     np.testing.assert_array_equal(got[1], want[1])
 
 
+@pytest.mark.skipif(not kernels.AVAILABLE, reason="numba not installed")
+@pytest.mark.parametrize("batch", [(), (3,)])  # one compiled call; the general kernel's serial loop
+def test_one_numba_thread_runs_mid_sized_products_serially_with_the_same_bits(batch):
+    import numba
+
+    from semirad.kernels import max_abs
+
+    m, n, p = 64, 50, 50
+    assert max_abs.SMALL_MAX_WORK <= m * n * p < max_abs.WIDE_MIN_WORK
+    rng = np.random.default_rng(14)
+    v, w = values_for(rng, batch + (m, n), np.float64, True), values_for(rng, (p, n), np.float64, True).T
+    ids = fresh_ids(rng, batch + (m, n))
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        got = backend.max_abs_matmul(np, v, ids, w)
+    finally:
+        numba.set_num_threads(before)
+    want = backend.max_abs_matmul_reference(np, v, ids, w)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+
+
 # -- whole graphs: the two implementations give the same trace ------------------------------------
 def _mlp_trace(dtype):
     rng = np.random.default_rng(7)
