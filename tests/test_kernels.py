@@ -424,6 +424,28 @@ def test_max_abs_sum_over_rows_keeps_ties_dead_ends_and_views_right(impl, dtype)
     assert np.isnan(got[0][6])
 
 
+@pytest.mark.parametrize("axes", [(0, 1), (0, 2), (1,), (2,), (0, 1, 2)])
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_max_abs_sum_over_several_axes_takes_the_first_in_c_order(impl, axes, keepdims):
+    rng = np.random.default_rng(15)
+    value = rng.integers(-2, 3, (3, 4, 5)).astype(float)
+    ids = fresh_ids(rng, (3, 4, 5))
+    value[:, 1, 2], ids[:2, 1, 2] = 0, backend.NO_PATH  # dead ends before real paths of value 0
+    kept = [d for d in range(3) if d not in axes]
+    rows = int(np.prod([value.shape[a] for a in axes]))
+    shape = tuple(1 if d in axes else n for d, n in enumerate(value.shape)) if keepdims else tuple(
+        value.shape[d] for d in kept
+    )
+    for i in (ids, np.broadcast_to(ids[:1], ids.shape)):  # materialized, and broadcast (0 strides)
+        moved_v = np.transpose(value, list(axes) + kept).reshape(rows, -1)
+        moved_i = np.transpose(i, list(axes) + kept).reshape(rows, -1)
+        want_v, want_i = _sum_rows_loop_reference(moved_v, moved_i)
+        out_v, out_i = MaxAbsProduct().sum((value, i[:1] if i is not ids else i), axes, keepdims)
+        assert out_v.shape == shape == out_i.shape
+        np.testing.assert_array_equal(out_v.reshape(-1), want_v)
+        np.testing.assert_array_equal(out_i.reshape(-1), want_i)
+
+
 # -- the switch -----------------------------------------------------------------------------------
 def test_kernel_modes():
     with pytest.raises(ValueError, match="kernel mode"):

@@ -12,6 +12,7 @@ in recording order, then the lowest C-order flat index within it).
 
 from __future__ import annotations
 
+import math
 import weakref
 
 import numpy as np
@@ -68,33 +69,21 @@ class MaxAbsProduct(Semiring):
         axes = tuple(sorted(a % value.ndim for a in axes))
         if not axes:
             return g
-        if not all(value.shape[a] for a in axes):  # nothing to reduce (a bias over an empty batch): no path
-            shape = tuple(1 if d in axes else n for d, n in enumerate(value.shape)) if keepdims else tuple(
-                n for d, n in enumerate(value.shape) if d not in axes
-            )
-            return self.zeros(xp, shape, value.dtype)
-        if value.ndim == 2 and len(axes) == 1:  # the bias of a dense layer
-            if ids.shape != value.shape:
-                ids = backend.broadcast_to(xp, ids, value.shape)
-            vt, it = (value, ids) if axes[0] == 0 else (value.T, ids.T)
-            out = backend.max_abs_sum_rows(xp, vt, it)
-            out_v, out_i = backend.max_abs_sum_rows_reference(xp, vt, it) if out is None else out
-            if keepdims:
-                shape = (1, value.shape[1]) if axes[0] == 0 else (value.shape[0], 1)
-                out_v, out_i = out_v.reshape(shape), out_i.reshape(shape)
-            return out_v, out_i
         kept = [d for d in range(value.ndim) if d not in axes]
         kept_shape = tuple(value.shape[d] for d in kept)
-        flat_v = xp.transpose(value, kept + list(axes)).reshape(kept_shape + (-1,))
-        flat_i = xp.transpose(xp.broadcast_to(ids, value.shape), kept + list(axes)).reshape(kept_shape + (-1,))
-        best = xp.abs(flat_v).argmax(axis=-1)[..., None]  # first occurrence = smallest id on ties
-        out_v = xp.take_along_axis(flat_v, best, axis=-1)[..., 0]
-        out_i = xp.take_along_axis(flat_i, best, axis=-1)[..., 0]
-        out_v, out_i = _real_paths_win_sum_ties(xp, flat_v, flat_i, out_v, out_i)
-        if keepdims:
-            shape = tuple(1 if d in axes else n for d, n in enumerate(value.shape))
-            out_v, out_i = out_v.reshape(shape), out_i.reshape(shape)
-        return out_v, out_i
+        shape = tuple(1 if d in axes else n for d, n in enumerate(value.shape)) if keepdims else kept_shape
+        if not all(value.shape[a] for a in axes):  # nothing to reduce (a bias over an empty batch): no path
+            return self.zeros(xp, shape, value.dtype)
+        if ids.shape != value.shape:
+            ids = backend.broadcast_to(xp, ids, value.shape)
+        # the reduced elements as rows (their C order: the first on ties), the kept ones as columns;
+        # a view where the reduced axes lead a C-contiguous array (a bias under its batch)
+        rows = (math.prod(value.shape[a] for a in axes), math.prod(kept_shape))
+        order = list(axes) + kept
+        rows_v, rows_i = xp.transpose(value, order).reshape(rows), xp.transpose(ids, order).reshape(rows)
+        out = backend.max_abs_sum_rows(xp, rows_v, rows_i)
+        out_v, out_i = backend.max_abs_sum_rows_reference(xp, rows_v, rows_i) if out is None else out
+        return out_v.reshape(shape), out_i.reshape(shape)
 
     def matmul(self, g, weights):
         xp = backend.namespace(g[0], weights)
@@ -155,19 +144,6 @@ class MaxAbsProduct(Semiring):
 
     def result(self, sweep):
         return _trace_class()(sweep)
-
-
-def _real_paths_win_sum_ties(xp, values, ids, out_v, out_i):
-    """A sum over the last axis of ``values`` picked a dead end ``(0, NO_PATH)`` only if every value
-    there is 0: the first real path of the row, if any, wins that tie instead."""
-    if not out_i.size or int(out_i.max()) != backend.NO_PATH:
-        return out_v, out_i
-    first, found = backend.first_real_path(xp, ids)
-    fix = (out_i == backend.NO_PATH) & found
-    first = first[..., None]
-    real_v = xp.take_along_axis(values, first, axis=-1)[..., 0]
-    real_i = xp.take_along_axis(ids, first, axis=-1)[..., 0]
-    return xp.where(fix, real_v, out_v), xp.where(fix, real_i, out_i)
 
 
 def _whole_memory(array):
