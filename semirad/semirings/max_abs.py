@@ -69,18 +69,22 @@ class MaxAbsProduct(Semiring):
         axes = tuple(sorted(a % value.ndim for a in axes))
         if not axes:
             return g
+        full = value.shape
         kept = [d for d in range(value.ndim) if d not in axes]
-        kept_shape = tuple(value.shape[d] for d in kept)
-        shape = tuple(1 if d in axes else n for d, n in enumerate(value.shape)) if keepdims else kept_shape
-        if not all(value.shape[a] for a in axes):  # nothing to reduce (a bias over an empty batch): no path
+        kept_shape = tuple([full[d] for d in kept])
+        shape = tuple([1 if d in axes else n for d, n in enumerate(full)]) if keepdims else kept_shape
+        reduced = math.prod([full[a] for a in axes])
+        if not reduced:  # nothing to reduce (a bias over an empty batch): no path
             return self.zeros(xp, shape, value.dtype)
-        if ids.shape != value.shape:
-            ids = backend.broadcast_to(xp, ids, value.shape)
+        if ids.shape != full:
+            ids = backend.broadcast_to(xp, ids, full)
         # the reduced elements as rows (their C order: the first on ties), the kept ones as columns;
         # a view where the reduced axes lead a C-contiguous array (a bias under its batch)
-        rows = (math.prod(value.shape[a] for a in axes), math.prod(kept_shape))
-        order = list(axes) + kept
-        rows_v, rows_i = xp.transpose(value, order).reshape(rows), xp.transpose(ids, order).reshape(rows)
+        if kept and kept[0] < axes[-1]:
+            order = list(axes) + kept
+            value, ids = value.transpose(order), ids.transpose(order)
+        rows = (reduced, math.prod(kept_shape))
+        rows_v, rows_i = value.reshape(rows), ids.reshape(rows)
         out = backend.max_abs_sum_rows(xp, rows_v, rows_i)
         out_v, out_i = backend.max_abs_sum_rows_reference(xp, rows_v, rows_i) if out is None else out
         return out_v.reshape(shape), out_i.reshape(shape)
