@@ -7,7 +7,11 @@ one run, with the allocator setting and thread limits of ``python -m bench``:
 * ``proof``: a max-abs contraction's result proven finite from its operands
   (``backend.products_finite``) against the trace's pass over it;
 * ``threshold``: the elementwise numba kernels from 2^11 elements against 2^14;
-* ``one_row``: the vector-matrix kernel (``kernels.max_abs._one_row``) against the general kernel.
+* ``one_row``: the vector-matrix kernel (``kernels.max_abs._one_row``) against the general kernel;
+* ``small``: the eighth round's small products and sums: one compiled call for a max-abs product
+  of two matrices below 2^17 products (2^20 on one numba thread) and for MaxAbsProduct's sum
+  (``kernels.max_abs._small``, ``max_abs_sum_rows``), against the general kernel's dispatch and
+  numpy's argmax.
 
 Prints a markdown table of ratios of medians and writes it to ``bench/results/switch_NAME.md``.
 """
@@ -66,6 +70,19 @@ def _switch_one_row(on: bool):
     return _patched(max_abs, "_one_row", _ORIGINAL["_one_row"] if on else general_kernel)
 
 
+@contextlib.contextmanager
+def _switch_small(on: bool):
+    from semirad import backend
+    from semirad.kernels import max_abs
+
+    with contextlib.ExitStack() as stack:
+        if not on:
+            stack.enter_context(_patched(max_abs, "SMALL_MAX_WORK", 0))
+            stack.enter_context(_patched(max_abs, "get_num_threads", lambda: 2))  # the parallel kernel, as before
+            stack.enter_context(_patched(backend, "max_abs_sum_rows", lambda xp, values, ids: None))
+        yield
+
+
 def _matvec(n: int):
     return {"backprop": models.matvec_semirad(n, "grad"), "trace": models.matvec_semirad(n, "trace")}
 
@@ -111,6 +128,21 @@ SWITCHES = {
             )
         },
         True,
+    ),
+    "small": (
+        _switch_small,
+        lambda: {
+            name: _program(prog, False)
+            for name, prog in (
+                ("layers 20, width 20, batch 32", models.mlp(20, 20, 32)),
+                ("layers 200, width 20, batch 32", models.mlp(200, 20, 32)),
+                ("layers 20, width 20, batch 1", models.mlp(20, 20, 1)),
+                ("layers 20, width 20, batch 256", models.mlp(20, 20, 256)),
+                ("layers 20, width 50, batch 64", models.mlp(20, 50, 64)),
+                ("layers 20, width 100, batch 64", models.mlp(20, 100, 64)),
+            )
+        },
+        False,
     ),
     "one_row": (
         _switch_one_row,
