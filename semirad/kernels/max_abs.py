@@ -368,19 +368,20 @@ def max_abs_matmul(values, ids, weights, dtype):
     if values.ndim == 2 and weights.ndim == 2:
         if m == 1 and values.dtype == dtype and weights.dtype == dtype:
             return _one_row(values, ids, weights)
+        # weights a transposed view (x @ W.T, the input gradient of a dense layer): contract
+        # out.T = weights.T (x) values.T instead, which reads W in place and copies only the
+        # smaller values; the ids then come from the second operand, and j is the same index
+        swap = weights.dtype == dtype and weights.T.flags.c_contiguous and not weights.flags.c_contiguous and m <= p
         work = m * n * p
         if (
             (work < SMALL_MAX_WORK or (work < WIDE_MIN_WORK and get_num_threads() == 1))
             and values.dtype == dtype and weights.dtype == dtype and ids.dtype == np.int64
         ):
-            if weights.T.flags.c_contiguous and not weights.flags.c_contiguous and m <= p:  # as below
-                out = _small(weights.T, ids.T, values.T, ids_of_w=1)
-                return None if out is None else (out[0].T, out[1].T, out[2])
-            return _small(values, ids, weights)
-        if weights.dtype == dtype and weights.T.flags.c_contiguous and not weights.flags.c_contiguous and m <= p:
-            # weights is a transposed view (x @ W.T, the input gradient of a dense layer): contract
-            # out.T = weights.T (x) values.T instead, which reads W in place and copies only the
-            # smaller values; the ids then come from the second operand, and j is the same index
+            if not swap:
+                return _small(values, ids, weights)
+            out = _small(weights.T, ids.T, values.T, ids_of_w=1)
+            return None if out is None else (out[0].T, out[1].T, out[2])
+        if swap:
             out = _run(weights.T, values.T, ids.T, dtype, (), 1, _ZERO, _ZERO, ids_of_w=1)
             return None if out is None else (out[0].T, out[1].T, None)
         return _run(values, weights, ids, dtype, (), 1, _ZERO, _ZERO)
@@ -422,9 +423,8 @@ def _small_signature(dtype):
 @njit([_small_signature(types.float32), _small_signature(types.float64)], cache=True)
 def _run_small(v, w, ids, out_v, out_i, ids_of_w):
     """The serial tasks of ``v[0] (x) w[0]`` into ``out_v[0]``, ``out_i[0]`` (ids of ``v``, or of
-    ``w`` where ``ids_of_w``). Returns
-    ``_NOT_FINITE`` (outputs undefined) if an element of ``v`` or ``w`` is not finite, else
-    ``_DEAD_END`` if an output id is ``NO_PATH``, else ``_DONE``."""
+    ``w`` where ``ids_of_w``). Returns ``_NOT_FINITE`` (outputs undefined) if an element of ``v``
+    or ``w`` is not finite, else ``_DEAD_END`` if an output id is ``NO_PATH``, else ``_DONE``."""
     m, n = v.shape[1], v.shape[2]
     p = w.shape[2]
     check = 0.0
