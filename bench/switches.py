@@ -106,6 +106,11 @@ def _program(prog, torch: bool):
     return out
 
 
+def _mlp_cases(*cases, torch: bool):
+    """``(name, (layers, width, batch))`` pairs -> a builder of ``{name: runners}`` for :func:`models.mlp`."""
+    return lambda: {name: _program(models.mlp(*shape), torch) for name, shape in cases}
+
+
 #: name -> (switch, {case: runners}, whether PyTorch is a column)
 SWITCHES = {
     "proof": (
@@ -116,32 +121,21 @@ SWITCHES = {
     ),
     "threshold": (
         _switch_threshold,
-        lambda: {
-            name: _program(prog, True)
-            for name, prog in (
-                ("width 100, batch 64", models.mlp(20, 100, 64)),
-                ("width 200, batch 64", models.mlp(20, 200, 64)),
-                ("width 500, batch 64", models.mlp(20, 500, 64)),
-                ("batch 256", models.mlp(20, 20, 256)),
-                ("batch 1024", models.mlp(20, 20, 1024)),
-                ("layers 100", models.mlp(100, 20, 32)),
-            )
-        },
+        _mlp_cases(
+            ("width 100, batch 64", (20, 100, 64)), ("width 200, batch 64", (20, 200, 64)),
+            ("width 500, batch 64", (20, 500, 64)), ("batch 256", (20, 20, 256)), ("batch 1024", (20, 20, 1024)),
+            ("layers 100", (100, 20, 32)), torch=True,
+        ),
         True,
     ),
     "small": (
         _switch_small,
-        lambda: {
-            name: _program(prog, False)
-            for name, prog in (
-                ("layers 20, width 20, batch 32", models.mlp(20, 20, 32)),
-                ("layers 200, width 20, batch 32", models.mlp(200, 20, 32)),
-                ("layers 20, width 20, batch 1", models.mlp(20, 20, 1)),
-                ("layers 20, width 20, batch 256", models.mlp(20, 20, 256)),
-                ("layers 20, width 50, batch 64", models.mlp(20, 50, 64)),
-                ("layers 20, width 100, batch 64", models.mlp(20, 100, 64)),
-            )
-        },
+        _mlp_cases(
+            ("layers 20, width 20, batch 32", (20, 20, 32)), ("layers 200, width 20, batch 32", (200, 20, 32)),
+            ("layers 20, width 20, batch 1", (20, 20, 1)), ("layers 20, width 20, batch 256", (20, 20, 256)),
+            ("layers 20, width 50, batch 64", (20, 50, 64)), ("layers 20, width 100, batch 64", (20, 100, 64)),
+            torch=False,
+        ),
         False,
     ),
     "one_row": (
