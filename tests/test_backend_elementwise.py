@@ -352,3 +352,68 @@ def test_traced_vertex_leaves_its_inputs_alone(impl):
     np.testing.assert_array_equal(value, before[0])
     np.testing.assert_array_equal(ids, before[1])
     assert own is not ids and own.tolist() == [0, backend.NO_PATH, 2]
+
+
+# -- MaxAbsProduct's ⊕ in one pass -----------------------------------------------------------------
+def max_abs_add_by_loops(a, a_ids, b, b_ids):
+    """The documented rule element by element: ``b`` where ``|b| > |a|``, or equal and ``b``'s id is
+    smaller; ``a`` otherwise (NaN compares false, so a NaN on either side keeps ``a``)."""
+    out, out_ids = a.copy(), a_ids.copy()
+    for i in np.ndindex(a.shape):
+        x, y = abs(a[i]), abs(b[i])
+        if y > x or (y == x and b_ids[i] < a_ids[i]):
+            out[i], out_ids[i] = b[i], b_ids[i]
+    return out, out_ids
+
+
+def add_operands(rng, shape, dtype):
+    """Values with many equal magnitudes (ties both ways, ±0, sign flips), NaN and inf on both sides."""
+    a = rng.integers(-3, 4, shape).astype(dtype)
+    b = rng.integers(-3, 4, shape).astype(dtype)
+    a.flat[:6] = [np.nan, 1.0, np.inf, -0.0, 2.0, np.nan]
+    b.flat[:6] = [1.0, np.nan, -np.inf, 0.0, -2.0, np.nan]
+    a_ids = rng.integers(0, 50, shape)
+    b_ids = rng.integers(0, 50, shape)
+    a_ids.flat[:2] = b_ids.flat[:2] = backend.NO_PATH  # dead ends meet
+    return a, a_ids, b, b_ids
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape", [(7,), (BIG + 5,), (23, 32, 19), (48, 19)])
+@pytest.mark.parametrize("layout", ["C", "F", "mixed", "broadcast"])
+def test_max_abs_add_follows_the_rule_on_every_layout(impl, dtype, shape, layout):
+    rng = np.random.default_rng(len(shape) + len(layout))
+    a, a_ids, b, b_ids = add_operands(rng, shape, dtype)
+    if layout == "F":
+        a, a_ids, b, b_ids = (np.asfortranarray(x) for x in (a, a_ids, b, b_ids))
+    elif layout == "mixed":
+        a, b_ids = np.asfortranarray(a), np.asfortranarray(b_ids)
+    elif layout == "broadcast":  # b one value for all, as after a sum's backward
+        b, b_ids = np.broadcast_to(b.flat[-1], shape), np.broadcast_to(b_ids.flat[-1], shape)
+    before = [x.copy() for x in (a, a_ids, b, b_ids)]
+    with np.errstate(invalid="ignore"):
+        got_v, got_i = backend.max_abs_add(np, a, a_ids, b, b_ids)
+    want_v, want_i = max_abs_add_by_loops(a, a_ids, np.asarray(b), np.asarray(b_ids))
+    assert got_v.dtype == np.dtype(dtype) and got_i.dtype == np.int64 and got_v.shape == shape == got_i.shape
+    np.testing.assert_array_equal(got_v, want_v)  # NaN where the rule keeps a NaN
+    np.testing.assert_array_equal(np.signbit(got_v), np.signbit(want_v))  # -0.0 and 0.0 told apart
+    np.testing.assert_array_equal(got_i, want_i)
+    for x, y in zip((a, a_ids, b, b_ids), before, strict=True):
+        np.testing.assert_array_equal(x, y)
+    assert not np.shares_memory(got_v, a) and not np.shares_memory(got_i, a_ids)
+
+
+@pytest.mark.skipif(not kernels.AVAILABLE, reason="numba not installed")
+def test_max_abs_add_runs_the_kernel_where_the_layouts_agree(monkeypatch):
+    calls = []
+    real = backend._elementwise().max_abs_add
+    monkeypatch.setattr(backend._elementwise(), "max_abs_add", lambda *args: calls.append(1) or real(*args))
+    rng = np.random.default_rng(3)
+    a, a_ids, b, b_ids = add_operands(rng, (40, 30), np.float64)
+    with np.errstate(invalid="ignore"):
+        backend.max_abs_add(np, a, a_ids, b, b_ids)
+        backend.max_abs_add(np, a.T, a_ids.T, b.T, b_ids.T)  # all F-contiguous
+        assert len(calls) == 2
+        backend.max_abs_add(np, a, a_ids, b.astype(np.float32), b_ids)  # mixed dtypes: numpy's steps
+        backend.max_abs_add(np, a, a_ids.T.copy().T, b, b_ids)  # layouts differ: numpy's steps
+    assert len(calls) == 2

@@ -313,6 +313,62 @@ def test_one_numba_thread_runs_mid_sized_products_serially_with_the_same_bits(ba
     np.testing.assert_array_equal(got[1], want[1])
 
 
+# -- batched products: broadcast batches, later batches ---------------------------------------------
+@pytest.mark.parametrize(
+    "vshape,wshape",
+    [((6, 10, 16), (6, 16, 10)), ((2, 3, 9, 20), (2, 3, 20, 7)), ((4, 5, 9), (9, 3)), ((5, 9), (3, 9, 4)),
+     ((2, 1, 5, 9), (1, 3, 9, 4)), ((3, 4, 140), (3, 140, 6)), ((2, 3, 9), (2, 9, 600)), ((1, 8, 8), (1, 8, 8))],
+)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_batched_products_of_every_layout(impl, vshape, wshape, dtype):
+    """Batches (attention heads) with broadcast batch axes, the deferred search (n = 140) and
+    several column chunks (p = 600), on transposed views and broadcast ids."""
+    rng = np.random.default_rng(sum(vshape) + sum(wshape))
+    v, w = values_for(rng, vshape, dtype, True), values_for(rng, wshape, dtype, True)
+    check(v, fresh_ids(rng, vshape), w)
+    check(np.swapaxes(values_for(rng, vshape[:-2] + vshape[:-3:-1], dtype, False), -1, -2), fresh_ids(rng, vshape),
+          np.swapaxes(values_for(rng, wshape[:-2] + wshape[:-3:-1], dtype, False), -1, -2))  # transposed views
+    check(v, np.broadcast_to(np.arange(vshape[-1]), vshape), w)  # ids broadcast, as after a sum
+
+
+@pytest.mark.parametrize("where", ["value", "weight", "zero-times-inf"])
+def test_a_non_finite_input_in_a_later_batch_behaves_as_the_reference(impl, where):
+    rng = np.random.default_rng(15)
+    v, w = rng.standard_normal((4, 6, 10)), rng.standard_normal((4, 10, 5))
+    if where == "value":
+        v[3, 5, 9] = np.nan
+    elif where == "weight":
+        w[2, 9, 4] = -np.inf
+    else:
+        v[1, 0, 4], w[1, 4, 2] = 0.0, np.inf
+    ids = fresh_ids(rng, v.shape)
+    with np.errstate(invalid="ignore"):
+        got = backend.max_abs_matmul(np, v, ids, w)
+        want = backend.max_abs_matmul_reference(np, v, ids, w)
+    np.testing.assert_array_equal(got[0], want[0])  # NaN and inf where the reference has them
+    np.testing.assert_array_equal(got[1], want[1])
+    assert not np.isfinite(got[0]).all()
+
+
+@pytest.mark.parametrize("batch", [0, 3])
+def test_batched_products_with_empty_batches_rows_or_columns(impl, batch):
+    rng = np.random.default_rng(16)
+    for m, n, p in [(0, 4, 3), (3, 4, 0), (2, 5, 3)]:
+        v, w = values_for(rng, (batch, m, n), np.float64, True), values_for(rng, (batch, n, p), np.float64, True)
+        check(v, fresh_ids(rng, (batch, m, n)), w)
+
+
+def test_a_dead_end_in_a_later_batch_gives_way_to_a_real_path(impl):
+    values = np.array([[[1.0, 2.0]], [[0.0, 0.0]], [[0.0, 3.0]]])  # (3, 1, 2): batch 1 has a dead end first
+    ids = np.array([[[5, 6]], [[backend.NO_PATH, 7]], [[backend.NO_PATH, 8]]])
+    weights = np.array([[[1.0], [1.0]], [[1.0], [1.0]], [[1.0], [0.0]]])
+    out_v, out_i = backend.max_abs_matmul(np, np.repeat(values, 2, axis=1), np.repeat(ids, 2, axis=1), weights)
+    # batch 0: |2| wins (id 6); batch 1: products 0 and 0, the dead end first, the real path (id 7)
+    # wins the tie; batch 2: products 0 (dead end) and 0 (real, 3 * 0), the real path again
+    assert out_i[:, :, 0].tolist() == [[6, 6], [7, 7], [8, 8]]
+    assert out_v[:, :, 0].tolist() == [[2.0, 2.0], [0.0, 0.0], [0.0, 0.0]]
+
+
 # -- whole graphs: the two implementations give the same trace ------------------------------------
 def _mlp_trace(dtype):
     rng = np.random.default_rng(7)

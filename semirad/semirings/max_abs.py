@@ -52,10 +52,7 @@ class MaxAbsProduct(Semiring):
         return g[0].astype(dtype, copy=False)
 
     def add(self, a, b):
-        xp = backend.namespace(a[0], b[0])
-        abs_a, abs_b = xp.abs(a[0]), xp.abs(b[0])
-        take_b = (abs_b > abs_a) | ((abs_b == abs_a) & (b[1] < a[1]))
-        return xp.where(take_b, b[0], a[0]), xp.where(take_b, b[1], a[1])
+        return backend.max_abs_add(backend.namespace(a[0], b[0]), a[0], a[1], b[0], b[1])
 
     def scale(self, g, weights):
         xp = backend.namespace(g[0])
