@@ -11,7 +11,10 @@ one run, with the allocator setting and thread limits of ``python -m bench``:
 * ``small``: the eighth round's small products and sums: one compiled call for a max-abs product
   of two matrices below 2^17 products (2^20 on one numba thread) and for MaxAbsProduct's sum
   (``kernels.max_abs._small``, ``max_abs_sum_rows``), against the general kernel's dispatch and
-  numpy's argmax.
+  numpy's argmax;
+* ``add``: the ninth round's MaxAbsProduct ``⊕`` in one compiled pass (``backend.max_abs_add``)
+  against numpy's eight steps, on random diamond graphs (whose branches meet) and on the demo's
+  LSTM (whose time steps are slices of one input projection).
 
 Prints a markdown table of ratios of medians and writes it to ``bench/results/switch_NAME.md``.
 """
@@ -83,6 +86,29 @@ def _switch_small(on: bool):
         yield
 
 
+def _switch_add(on: bool):
+    from semirad import backend
+
+    return contextlib.nullcontext() if on else _patched(backend, "_common_layout", lambda *arrays: None)
+
+
+def _lstm(batch: int, length: int, hidden: int):
+    """The demo's model (Embedding -> LSTM -> Linear) and loss on Dyck strings."""
+    import numpy as np
+
+    import semirad as sr
+    from semirad.analysis.demo import BracketLM, dyck_batch, lm_loss
+
+    sr.manual_seed(0)
+    model = BracketLM(hidden=hidden)
+    seqs = dyck_batch(np.random.default_rng(0), batch, length)
+    params = list(model.parameters())
+    return {
+        "backprop": lambda: sr.grad(lm_loss(model, seqs), params),
+        "trace": lambda: sr.trace(lm_loss(model, seqs), params),
+    }
+
+
 def _matvec(n: int):
     return {"backprop": models.matvec_semirad(n, "grad"), "trace": models.matvec_semirad(n, "trace")}
 
@@ -136,6 +162,12 @@ SWITCHES = {
             ("layers 20, width 50, batch 64", (20, 50, 64)), ("layers 20, width 100, batch 64", (20, 100, 64)),
             torch=False,
         ),
+        False,
+    ),
+    "add": (
+        _switch_add,
+        lambda: {f"random graph, seed {k}": _program(models.random_graph(k, batch=16), False) for k in (3, 7, 11)}
+        | {f"LSTM, batch {b}, length {n}, hidden {h}": _lstm(b, n, h) for b, n, h in ((32, 24, 48), (32, 64, 48))},
         False,
     ),
     "one_row": (
