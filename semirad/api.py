@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Sequence
 
 from . import backend, engine
 from .semirings.base import Result, Semiring
 from .semirings.max_abs import MaxAbsProduct
 from .semirings.sum_product import SumProduct
+from .tensor import Tensor
 
 
 def _seed_array(output, seed):
@@ -18,8 +20,8 @@ def _seed_array(output, seed):
                 f"backward from a non-scalar output of shape {output.shape} needs an explicit seed of that shape"
             )
         return xp.ones(output.shape, dtype=output.dtype)
-    seed = getattr(seed, "data", seed)
-    seed = xp.asarray(seed, dtype=output.dtype)
+    seed = seed.data if isinstance(seed, Tensor) else seed
+    seed = xp.array(seed, dtype=output.dtype)  # a copy: results read it after the call
     if tuple(seed.shape) != output.shape:
         raise ValueError(f"seed of shape {tuple(seed.shape)} does not match the output's shape {output.shape}")
     return seed
@@ -106,6 +108,10 @@ def accumulate_grads(output, seed=None, retain_graph: bool = False) -> None:
     leaves = [n for n in graph if n.op is None]
     sweep = engine.sweep(output._node, leaves, seed_array, SumProduct(), mark_consumed=not retain_graph, graph=graph)
     result = Result(sweep)
-    for node in leaves:
-        value = result.semiring.to_array(sweep.values[node], node.dtype)
-        node.grad = value.copy() if node.grad is None else node.grad + value
+    values = [result.semiring.to_array(sweep.values[node], node.dtype) for node in leaves]
+    with _accumulating:  # one read-add-write per leaf, as PyTorch's AccumulateGrad: no update lost to another thread
+        for node, value in zip(leaves, values):
+            node.grad = value.copy() if node.grad is None else node.grad + value
+
+
+_accumulating = threading.Lock()

@@ -12,11 +12,25 @@ import bisect
 import itertools
 import math
 import operator
+import threading
 from typing import Any
 
-_creation_order = itertools.count()
-_grad_enabled = True
-_component_stack: list = []
+_creation_order = itertools.count()  # next() on a count is atomic: ids stay unique across threads
+
+
+class _ThreadState(threading.local):
+    """What recording depends on, per thread (as PyTorch keeps grad mode per thread): whether ops
+    record, the grad modes that enclosing :class:`no_grad` blocks restore, and the open components.
+    A new thread starts recording, outside any component."""
+
+    grad_enabled = True
+
+    def __init__(self):
+        self.saved_modes: list = []
+        self.components: list = []
+
+
+_state = _ThreadState()
 
 
 class Node:
@@ -38,7 +52,8 @@ class Node:
         self.name = name
         self.grad = None
         self.consumed = False
-        self.component = "/".join(_component_stack) if _component_stack else None
+        stack = _state.components
+        self.component = "/".join(stack) if stack else None
         if ctx is None:
             self.xp = self.params = None
             self.saved = self.shapes = ()
@@ -63,7 +78,7 @@ class Node:
 
 
 class no_grad:
-    """Context manager (and decorator) under which ops record nothing.
+    """Context manager (and decorator) under which ops record nothing, in the calling thread only.
 
     >>> import semirad as sr
     >>> w = sr.tensor([1.0], requires_grad=True)
@@ -74,13 +89,14 @@ class no_grad:
     """
 
     def __enter__(self):
-        global _grad_enabled
-        self._previous, _grad_enabled = _grad_enabled, False
+        state = _state
+        state.saved_modes.append(state.grad_enabled)
+        state.grad_enabled = False
         return self
 
     def __exit__(self, *exc):
-        global _grad_enabled
-        _grad_enabled = self._previous
+        state = _state
+        state.grad_enabled = state.saved_modes.pop()
         return False
 
     def __call__(self, fn):
@@ -96,7 +112,7 @@ class component:
     """Context manager that tags every node recorded inside with a component name.
 
     Nested blocks give hierarchical names joined by ``/``; a node records the full name at its
-    creation (``None`` outside any block).
+    creation (``None`` outside any block). Blocks are per thread: another thread's ops are not tagged.
 
     >>> import semirad as sr
     >>> w = sr.tensor([1.0], requires_grad=True)
@@ -113,11 +129,11 @@ class component:
         self.name = name
 
     def __enter__(self):
-        _component_stack.append(self.name)
+        _state.components.append(self.name)
         return self
 
     def __exit__(self, *exc):
-        _component_stack.pop()
+        _state.components.pop()
         return False
 
 
@@ -133,7 +149,8 @@ def record(op, parents: tuple, xp, params: dict, shapes: tuple) -> Node:
     node.seq = next(_creation_order)
     node.name = node.grad = None
     node.consumed = False
-    node.component = "/".join(_component_stack) if _component_stack else None
+    stack = _state.components
+    node.component = "/".join(stack) if stack else None
     return node
 
 
@@ -141,22 +158,27 @@ _new = object.__new__
 
 
 def current_component():
-    """The full name of the innermost open component (``None`` outside any)."""
-    return "/".join(_component_stack) if _component_stack else None
+    """The full name of the innermost open component in this thread (``None`` outside any)."""
+    stack = _state.components
+    return "/".join(stack) if stack else None
 
 
 def grad_enabled() -> bool:
-    """Whether ops record the tape now (False inside :class:`no_grad`)."""
-    return _grad_enabled
+    """Whether ops record the tape now in this thread (False inside :class:`no_grad`)."""
+    return _state.grad_enabled
 
 
 class Sweep:
     """Everything one reverse sweep produced: values at the targets, what the semiring kept per
-    node, and the global element ids (``base[node] + flat index``) of every vertex it visited."""
+    node, the seed it started from, and the global element ids (``base[node] + flat index``) of
+    every vertex it visited."""
 
-    def __init__(self, semiring, root: Node, order: list, base: dict | None, kept: dict, values: dict):
+    def __init__(
+        self, semiring, root: Node, order: list, base: dict | None, kept: dict, values: dict, seed: Any = None
+    ):
         self.semiring, self.root, self.order = semiring, root, order
         self._base, self.kept, self.values = base, kept, values
+        self.seed = seed  # the real seed array at the root (None: ones)
         self._bases = None
 
     @property
@@ -200,10 +222,42 @@ def sweep(
     Only nodes on some path from a target to the root are visited. Each node's value is complete
     when the sweep reaches it (reverse creation order); it is popped, handed to the semiring's
     ``enter`` hook and to the op's backward, and dropped. ``graph`` may pass ``ancestors(root)``
-    when the caller has it already.
+    when the caller has it already. ``mark_consumed`` (``Tensor.backward``) claims the graph's op
+    nodes for this one sweep: a second claim, from any thread, raises (the claim is undone if the
+    sweep fails).
     """
     if graph is None:
         graph = ancestors(root)
+    if not mark_consumed:
+        return _sweep(root, targets, seed, semiring, graph)
+    claimed = _claim(graph)
+    try:
+        return _sweep(root, targets, seed, semiring, graph)
+    except BaseException:
+        for node in claimed:
+            node.consumed = False
+        raise
+
+
+_claims = threading.Lock()
+
+
+def _claim(graph: list) -> list:
+    """Mark the op nodes of ``graph`` used by a backward(), atomically; raise if one already is."""
+    ops = [n for n in graph if n.op is not None]
+    with _claims:
+        used = [n for n in ops if n.consumed]
+        if used:
+            raise RuntimeError(
+                f"backward() through a graph that an earlier backward() already used (at {used[-1].describe()}); "
+                "pass retain_graph=True to the first backward() to call it again"
+            )
+        for node in ops:
+            node.consumed = True
+    return ops
+
+
+def _sweep(root: Node, targets: list, seed: Any, semiring, graph: list) -> Sweep:
     wanted = set(targets)
     on_path = set(wanted)
     order = []
@@ -216,13 +270,6 @@ def sweep(
                 on_path.add(node)
                 order.append(node)
                 break
-    if mark_consumed:
-        used = [n for n in graph if n.consumed and n.op is not None]
-        if used:
-            raise RuntimeError(
-                f"backward() through a graph that an earlier backward() already used (at {used[-1].describe()}); "
-                "pass retain_graph=True to the first backward() to call it again"
-            )
     enter = None if _default_hook(semiring) else semiring.enter
     base = None if enter is None else _element_bases(order)
     add = semiring.add
@@ -262,10 +309,7 @@ def sweep(
                 )
             previous = pending.get(parent)
             pending[parent] = contribution if previous is None else add(previous, contribution)
-    if mark_consumed:
-        for node in graph:
-            node.consumed = True
-    return Sweep(semiring, root, order, base, kept, values)
+    return Sweep(semiring, root, order, base, kept, values, seed)
 
 
 def _default_hook(semiring) -> bool:

@@ -31,15 +31,25 @@ class Path:
     """A path through the scalar graph from an input element to the output.
 
     ``steps`` are its vertices (first the input element, last the output element), ``weights`` the
-    partial derivative on each edge (``len(steps) - 1`` of them) and ``value`` their product.
+    partial derivative on each edge (``len(steps) - 1`` of them), ``seed`` the seed of the sweep at
+    the output element the path ends in (1 unless a seed was passed) and ``value`` the product of
+    all of them: the path's product as the sweep computed it, so ``tr.path(t, i).value == tr[t][i]``.
     ``node_seqs`` (when the path comes from a sweep) are the creation numbers (``Node.seq``) of the
     tensors the steps lie in, e.g. to highlight the path in a drawing of the graph.
+
+    >>> import semirad as sr
+    >>> x = sr.tensor([1.0, -2.0], requires_grad=True, name="x")
+    >>> tr = sr.trace(x * 3.0, [x], seed=np.array([5.0, 7.0]))
+    >>> p = tr.path(x, 1)
+    >>> p.weights, p.seed, p.value, float(tr[x][1])
+    ([3.0], 7.0, 21.0, 21.0)
     """
 
-    def __init__(self, steps: list, weights: list, node_seqs: list | None = None):
+    def __init__(self, steps: list, weights: list, node_seqs: list | None = None, seed: float = 1.0):
         self.steps = steps
         self.weights = weights
         self.node_seqs = node_seqs
+        self.seed = seed
 
     def components(self, inclusive: bool = False) -> Counter:
         """The number of the path's edges in each component (``sr.component`` block).
@@ -75,22 +85,24 @@ class Path:
 
     @property
     def value(self) -> float:
-        """The product of the edge weights."""
-        out = 1.0
-        for w in self.weights:
+        """The seed times the product of the edge weights, multiplied in the sweep's order (from the
+        output back to the input), so that it equals the sweep's value bit for bit."""
+        out = self.seed
+        for w in reversed(self.weights):
             out *= w
         return out
 
     @property
     def log_abs_value(self) -> float:
-        """``log |value|`` as a sum of ``log |weight|``: finite where ``value`` itself underflows."""
+        """``log |value|`` as a sum of ``log |seed|`` and every ``log |weight|``: finite where ``value``
+        itself underflows."""
         with np.errstate(divide="ignore"):
-            return float(sum(np.log(np.abs(np.float64(w))) for w in self.weights))
+            return float(sum(np.log(np.abs(np.float64(w))) for w in [self.seed, *self.weights]))
 
     @property
     def sign(self) -> int:
-        """The sign of ``value`` (-1, 0 or +1), from the signs of the weights."""
-        out = 1
+        """The sign of ``value`` (-1, 0 or +1), from the signs of the weights and of the seed."""
+        out = int(np.sign(self.seed))
         for w in self.weights:
             out *= int(np.sign(w))
         return out
@@ -105,6 +117,8 @@ class Path:
         lines = [f"path of value {self.value:.6g} ({len(self.weights)} edges)", f"  {self.steps[0]}"]
         for weight, step in zip(self.weights, self.steps[1:], strict=False):
             lines.append(f"  -> x {weight:<12.6g} {step}")
+        if self.seed != 1.0:
+            lines.append(f"  seed x {self.seed:.6g}")
         return "\n".join(lines)
 
     def __repr__(self) -> str:
@@ -157,7 +171,8 @@ class Trace(Result):
             node, flat, rank = next_node, next_flat, next_rank
             steps.append(_step(node, flat))
             seqs.append(node.seq)
-        return Path(steps, weights, seqs)
+        seed = 1.0 if sweep.seed is None else float(backend.to_numpy(sweep.seed.reshape(-1)[flat]))
+        return Path(steps, weights, seqs, seed)
 
 
 def edge_weight(source, source_flat: int, target, target_flat: int) -> float:

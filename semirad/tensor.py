@@ -12,6 +12,7 @@ from .ops import contraction as C
 from .ops import elementwise as E
 from .ops import functions as F
 from .ops.core import apply
+from .readonly import freeze
 
 _new = object.__new__
 
@@ -27,14 +28,14 @@ class Tensor:
     [2.0, 4.0]
     """
 
-    __slots__ = ("data", "_node", "_name", "__weakref__")
+    __slots__ = ("_data", "_node", "_name", "__weakref__")
     __array_ufunc__ = None  # numpy defers to our reflected operators: ndarray * Tensor -> Tensor
 
     def __init__(self, data: Any, requires_grad: bool = False, name: str | None = None, dtype=None):
         if isinstance(data, Tensor):
             data = data.data
         xp = backend.namespace(data) if backend.is_array(data) else np
-        self.data = xp.array(data, dtype=dtype)  # a copy, as torch.tensor
+        self._data = freeze(xp.array(data, dtype=dtype))  # a copy, as torch.tensor
         self._node = None
         self._name = name
         if requires_grad:
@@ -43,12 +44,37 @@ class Tensor:
     @classmethod
     def _wrap(cls, data, node):
         t = _new(cls)
-        t.data = data
+        t._data = freeze(data)
         t._node = node
         t._name = None
         return t
 
     # -- attributes ---------------------------------------------------------------------------
+    @property
+    def data(self):
+        """The array (read-only: a graph may keep it for its backward).
+
+        Assigning a new array replaces it (the array becomes read-only; a view of writable memory
+        is copied), and graphs recorded before keep the old one, so their gradients stay those of
+        the values they saw. Writing into the array in place raises numpy's ``ValueError``.
+
+        >>> import semirad as sr
+        >>> w = sr.tensor([1.0, 2.0], requires_grad=True)
+        >>> loss = (w * w).sum()
+        >>> w.data = np.array([100.0, 2.0])
+        >>> sr.grad(loss, [w])[0].tolist()
+        [2.0, 4.0]
+        """
+        return self._data
+
+    @data.setter
+    def data(self, array) -> None:
+        if isinstance(array, Tensor):
+            array = array._data
+        if not backend.is_array(array):
+            raise TypeError(f"Tensor.data must be an array, got {type(array).__name__}")
+        self._data = freeze(array)
+
     shape = property(lambda self: tuple(self.data.shape), doc="The array's shape.")
     ndim = property(lambda self: self.data.ndim, doc="Number of axes.")
     size = property(lambda self: int(self.data.size), doc="Number of elements.")
@@ -169,7 +195,7 @@ class Tensor:
     def __getitem__(self, index): return F.getitem(self, index)
 
     def _compare(self, other, fn):
-        return Tensor(fn(self.data, getattr(other, "data", other)))
+        return Tensor(fn(self._data, other._data if isinstance(other, Tensor) else other))
 
     def __lt__(self, other): return self._compare(other, lambda a, b: a < b)
     def __le__(self, other): return self._compare(other, lambda a, b: a <= b)

@@ -64,9 +64,12 @@ def _fan(tensor, mode: str) -> int:
 
 
 def _fill(tensor, values):
+    """Give ``tensor`` new values (a new array: graphs recorded before keep the old one)."""
     data = tensor.data
     xp = backend.namespace(data)
-    data[...] = xp.asarray(values, dtype=data.dtype)
+    filled = xp.empty_like(data)
+    filled[...] = xp.asarray(values, dtype=data.dtype)
+    tensor.data = filled
     return tensor
 
 

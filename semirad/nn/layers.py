@@ -82,7 +82,9 @@ class Embedding(Module):
     def reset_parameters(self, generator=None) -> None:
         init.normal_(self.weight, generator=generator)
         if self.padding_idx is not None:
-            self.weight.data[self.padding_idx] = 0
+            weight = self.weight.data.copy()
+            weight[self.padding_idx] = 0
+            self.weight.data = weight
 
     def forward(self, input):
         return self._functional(F.embedding, input, self.weight, self.padding_idx)

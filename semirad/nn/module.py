@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from typing import Any, Iterator, NamedTuple
 
@@ -12,8 +13,15 @@ from ..engine import component
 from ..tensor import Tensor
 from .parameter import Parameter
 
-#: the modules whose ``forward`` is running now, innermost last (for component names)
-_calling: list = []
+
+class _CallStack(threading.local):
+    """The modules whose ``forward`` is running now in this thread, innermost last (for component names)."""
+
+    def __init__(self):
+        self.modules: list = []
+
+
+_calling = _CallStack()
 
 
 class IncompatibleKeys(NamedTuple):
@@ -336,11 +344,12 @@ class Module:
         opened = [component(name) for name in names]
         for block in opened:
             block.__enter__()
-        _calling.append(self)
+        calling = _calling.modules
+        calling.append(self)
         try:
             return self.forward(*args, **kwargs)
         finally:
-            _calling.pop()
+            calling.pop()
             for block in reversed(opened):
                 block.__exit__(None, None, None)
 
@@ -392,9 +401,10 @@ def _all_named_modules(module: Module, prefix: str):
 
 def _component_path(module: Module) -> list:
     """The component names ``module`` opens when called now (see :meth:`Module.__call__`)."""
-    if not _calling:
+    calling = _calling.modules
+    if not calling:
         return []
-    caller = _calling[-1]
+    caller = calling[-1]
     if caller is module:
         return []
     for name, child in caller.__dict__["_modules"].items():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend, engine
+from ..readonly import protected
 
 
 class OpError(ValueError):
@@ -82,40 +83,44 @@ def apply(op: Op, *inputs, **params):
     if n == 2:  # binary ops and matmul: unrolled, and called without packing arguments
         a, b = inputs
         if isinstance(a, Tensor):
-            pa, a = a._node, a.data
+            pa, a = a._node, a._data
             sa = a.shape
         else:
             pa, sa = None, getattr(a, "shape", ())
         if isinstance(b, Tensor):
-            pb, b = b._node, b.data
+            pb, b = b._node, b._data
             sb = b.shape
         else:
             pb, sb = None, getattr(b, "shape", ())
+        record = (pa is not None or pb is not None) and engine._state.grad_enabled
+        if record and (pa is None or pb is None):  # a caller's array the op may keep: it must not change
+            a, b = protected(a), protected(b)
         arrays, parents, shapes = (a, b), (pa, pb), (sa, sb)
-        record = pa is not None or pb is not None
     elif n == 1 and isinstance(inputs[0], Tensor):  # unary ops
         x = inputs[0]
-        a = x.data
+        a = x._data
         arrays, parents, shapes = (a,), (x._node,), (a.shape,)
-        record = x._node is not None
+        record = x._node is not None and engine._state.grad_enabled
     else:
         arrays, parents, shapes = [], [], []
         record = False
         for x in inputs:
             if isinstance(x, Tensor):
-                arrays.append(x.data)
+                arrays.append(x._data)
                 parents.append(x._node)
-                shapes.append(x.data.shape)
+                shapes.append(x._data.shape)
                 if x._node is not None:
                     record = True
             else:
                 arrays.append(x)
                 parents.append(None)
                 shapes.append(getattr(x, "shape", ()))
+        record = record and engine._state.grad_enabled
+        if record:
+            arrays = [a if p is not None else protected(a) for a, p in zip(arrays, parents)]
         arrays, parents, shapes = tuple(arrays), tuple(parents), tuple(shapes)
         n = 0
     xp = np if backend.cupy is None else backend.namespace(*arrays)
-    record = record and engine._grad_enabled
     ctx = engine.record(op, parents, xp, params, shapes) if record else Context(xp, params, shapes)
     try:
         if params:
@@ -132,10 +137,14 @@ def apply(op: Op, *inputs, **params):
         shapes = ", ".join(_describe(a) for a in arrays)
         kind = OpIndexError if isinstance(error, IndexError) else OpError
         raise kind(f"{op.name}: {error} (input shapes: {shapes})") from None
-    if type(out) is not np.ndarray and not backend.is_array(out):
+    if type(out) is np.ndarray:
+        out.setflags(write=False)  # the op may keep it for its backward: no in-place edit may change that
+    elif not backend.is_array(out):
         out = xp.asarray(out)
+        if type(out) is np.ndarray:
+            out.setflags(write=False)
     t = _new(Tensor)
-    t.data = out
+    t._data = out
     if record:
         ctx.shape = out.shape
         ctx.dtype = out.dtype

@@ -10,6 +10,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..readonly import protected
 from . import contraction as C
 from . import elementwise as E
 from . import index as I
@@ -22,7 +23,8 @@ def _t(x):
 
 
 def _data(x):
-    return getattr(x, "data", x)
+    """A tensor's array; anything else as it is (an ndarray's own ``.data`` is a memoryview of it)."""
+    return x._data if isinstance(x, _tensor_class()) else x
 
 
 def _unary(op):
@@ -104,7 +106,7 @@ def where(condition, x, y):
     xp_cond = cond if hasattr(cond, "dtype") else np.asarray(cond)
     if xp_cond.dtype != bool:
         raise OpError(f"where: condition must be boolean, got dtype {xp_cond.dtype}")
-    return apply(E.WHERE, x, y, cond=xp_cond)
+    return apply(E.WHERE, x, y, cond=protected(xp_cond))
 
 
 def clip(x, min=None, max=None):  # noqa: A002 - numpy/PyTorch names
@@ -115,9 +117,15 @@ def clip(x, min=None, max=None):  # noqa: A002 - numpy/PyTorch names
     [-1.0, 0.5, 1.0]
     """
     x = _t(x)
-    lo = -np.inf if min is None else _data(min)
-    hi = np.inf if max is None else _data(max)
-    shape = np.broadcast_shapes(x.shape, np.shape(lo), np.shape(hi))
+    lo = -np.inf if min is None else protected(_data(min))
+    hi = np.inf if max is None else protected(_data(max))
+    try:
+        shape = np.broadcast_shapes(x.shape, np.shape(lo), np.shape(hi))
+    except ValueError:
+        raise OpError(
+            f"clip: bounds of shapes {np.shape(lo)} and {np.shape(hi)} do not broadcast with the input's "
+            f"shape {x.shape}"
+        ) from None
     if shape != x.shape:  # bounds that broadcast x: make the broadcast an op of its own
         x = broadcast_to(x, shape)
     return apply(E.CLIP, x, lo=lo, hi=hi)
@@ -258,8 +266,11 @@ def _index(index):
 def _index_part(part):
     part = _data(part)
     if isinstance(part, list):
-        return np.asarray(part)
-    return part
+        part = np.asarray(part)
+        if part.size == 0 and part.dtype.kind == "f":  # x[[]]: an empty selection, as numpy
+            part = part.astype(np.intp)
+        return part
+    return protected(part)  # the backward scatters by it: a caller's index array must not change
 
 
 def concat(tensors: Sequence, axis: int = 0):

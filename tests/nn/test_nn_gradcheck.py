@@ -27,23 +27,28 @@ def check_gradients(loss_fn, leaves, rng, what="", frozen_rows=None):
             assert not np.any(grad[row]), f"{what}: {leaf.name} row {row} (padding_idx) got a gradient"
             grad = grad.copy()
             grad[row] = np.nan  # not compared below
-        flat = leaf.data.reshape(-1)
-        picks = range(flat.size) if flat.size <= SAMPLES else rng.choice(flat.size, SAMPLES, replace=False)
+        original = leaf.data
+        picks = range(original.size) if original.size <= SAMPLES else rng.choice(original.size, SAMPLES, replace=False)
         for i in picks:
             if np.isnan(grad.reshape(-1)[i]):
                 continue
-            old = flat[i]
-            with sr.no_grad():
-                flat[i] = old + EPS
+            with sr.no_grad():  # tensor data is read-only: each perturbation is a new array
+                leaf.data = _perturbed(original, i, EPS)
                 up = loss_fn().item()
-                flat[i] = old - EPS
+                leaf.data = _perturbed(original, i, -EPS)
                 down = loss_fn().item()
-            flat[i] = old
+            leaf.data = original
             numeric = (up - down) / (2 * EPS)
             analytic = grad.reshape(-1)[i]
             assert abs(numeric - analytic) <= 1e-6 * max(1.0, abs(numeric)), (
                 f"{what}: leaf {k} ({leaf.name or leaf.shape}) element {i}: analytic {analytic}, numeric {numeric}"
             )
+
+
+def _perturbed(array, flat_index, step):
+    out = array.copy()
+    out.reshape(-1)[flat_index] += step
+    return out
 
 
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
