@@ -27,6 +27,22 @@ def _seed_array(output, seed):
     return seed
 
 
+def _as_list(inputs) -> list:
+    """The inputs of a sweep as a list: one tensor, or any iterable of them (a generator such as
+    ``module.parameters()`` included)."""
+    if isinstance(inputs, Tensor):
+        return [inputs]
+    try:
+        return list(inputs)
+    except TypeError:
+        raise TypeError(f"inputs must be a tensor or an iterable of tensors, got {type(inputs).__name__}") from None
+
+
+def _check_output(output, caller: str) -> None:
+    if not isinstance(output, Tensor):
+        raise TypeError(f"{caller}: the output must be a Tensor of a recorded graph, got {type(output).__name__}")
+
+
 def _targets(output, inputs):
     if output._node is None:
         raise ValueError(
@@ -59,8 +75,8 @@ def backward(output, inputs: Sequence, semiring: Semiring | None = None, seed=No
     >>> sr.backward(y, [x], semiring=sr.semirings.MaxAbsProduct())[x].tolist()
     [2.0, 2.0]
     """
-    if not isinstance(inputs, (list, tuple)):
-        inputs = [inputs]
+    _check_output(output, "backward")
+    inputs = _as_list(inputs)
     semiring = SumProduct() if semiring is None else semiring
     seed_array = _seed_array(output, seed)
     targets, graph = _targets(output, inputs)
@@ -75,8 +91,8 @@ def grad(output, inputs: Sequence, seed=None) -> list:
     >>> [g.tolist() for g in sr.grad((w ** 2).sum(), [w])]
     [[6.0]]
     """
-    if not isinstance(inputs, (list, tuple)):
-        inputs = [inputs]
+    _check_output(output, "grad")
+    inputs = _as_list(inputs)
     result = backward(output, inputs, SumProduct(), seed)
     return [result[t] for t in inputs]
 
@@ -93,6 +109,7 @@ def trace(output, inputs: Sequence, seed=None):
     >>> tr[w].tolist(), tr.path(w, (0, 1)).value
     ([[3.0, 3.0]], 3.0)
     """
+    _check_output(output, "trace")
     return backward(output, inputs, MaxAbsProduct(), seed)
 
 

@@ -216,8 +216,18 @@ def _slot_weights(source, source_flat: int, target, target_flat: int) -> list:
 
 
 def _flat_index(shape: tuple, index) -> int:
+    """The C-order flat position of ``index`` (an int, or one int per axis) in ``shape``.
+
+    >>> _flat_index((2, 3), (1, 2)), _flat_index((4,), -1)
+    (5, 3)
+    """
     index = (index,) if isinstance(index, (int, np.integer)) else tuple(index)
-    if len(index) != len(shape) or any(not -n <= i < n for i, n in zip(index, shape, strict=False)):
+    if len(index) != len(shape):
+        raise IndexError(
+            f"index {index} has {len(index)} {'entry' if len(index) == 1 else 'entries'}; an element of a tensor "
+            f"of shape {shape} needs {len(shape)} (one per axis)"
+        )
+    if any(not -n <= i < n for i, n in zip(index, shape, strict=False)):
         raise IndexError(f"index {index} is out of range for shape {shape}")
     return int(np.ravel_multi_index(tuple(i % n for i, n in zip(index, shape, strict=False)), shape)) if shape else 0
 

@@ -166,6 +166,28 @@ class Tensor:
 
     __hash__ = object.__hash__
 
+    def __reduce_ex__(self, protocol):
+        """Pickling and ``copy.deepcopy``: a leaf travels with its data, name, ``requires_grad`` and
+        ``.grad`` (a copy is a new leaf of its own graph); a tensor made by a recorded op raises.
+
+        >>> import copy, pickle
+        >>> import semirad as sr
+        >>> w = sr.tensor([1.0, 2.0], requires_grad=True, name="w")
+        >>> pickle.loads(pickle.dumps(w))
+        tensor([1., 2.], name='w', requires_grad=True)
+        >>> copy.deepcopy(w * 2)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        RuntimeError: a tensor made by a recorded op (mul of shape (2,)) can't be pickled or deep-copied: ...
+        """
+        if not self.is_leaf:
+            raise RuntimeError(
+                f"a tensor made by a recorded op ({self._node.describe()}) can't be pickled or deep-copied: its "
+                "graph holds functions and modules; save t.detach() (a leaf with the same data) or t.numpy() instead"
+            )
+        state = getattr(self, "__dict__", None)  # a subclass's own attributes (nn.Parameter's)
+        return _rebuild_leaf, (type(self), self._data, self.requires_grad, self._name, self.grad, state)
+
     # -- autodiff -----------------------------------------------------------------------------
     def backward(self, seed=None, retain_graph: bool = False) -> None:
         """Backprop into ``.grad`` of every leaf this tensor depends on (accumulating, as PyTorch).
@@ -223,7 +245,31 @@ class Tensor:
     def softmax(self, axis=-1): return F.softmax(self, axis)
     def log_softmax(self, axis=-1): return F.log_softmax(self, axis)
     def reshape(self, *shape): return F.reshape(self, *shape)
-    def transpose(self, *axes): return F.transpose(self, *axes)
+    def transpose(self, *dims) -> Tensor:
+        """Swap two axes, as PyTorch's ``transpose(dim0, dim1)`` (on a 2-D tensor too: ``(0, 1)``
+        transposes it). Other forms follow numpy: no argument reverses the axes, a tuple (or three
+        or more axes) is a permutation; :meth:`permute` says that explicitly.
+
+        >>> import semirad as sr
+        >>> x = sr.tensor([[1.0, 2.0, 3.0]])
+        >>> x.transpose(0, 1).shape, x.transpose(1, 0).shape, x.transpose().shape
+        ((3, 1), (3, 1), (3, 1))
+        >>> sr.tensor(np.zeros((2, 3, 4))).transpose(0, 2).shape
+        (4, 3, 2)
+        """
+        if len(dims) == 2 and all(isinstance(d, (int, np.integer)) for d in dims):
+            return F.swapaxes(self, *dims)
+        return F.transpose(self, *dims)
+
+    def permute(self, *dims) -> Tensor:
+        """Reorder the axes, as PyTorch's ``permute``: ``dims[i]`` is the input axis that becomes axis ``i``.
+
+        >>> import semirad as sr
+        >>> sr.tensor(np.zeros((2, 3, 4))).permute(2, 0, 1).shape
+        (4, 2, 3)
+        """
+        return F.transpose(self, *dims)
+
     def swapaxes(self, axis1, axis2): return F.swapaxes(self, axis1, axis2)
     def expand_dims(self, axis): return F.expand_dims(self, axis)
     def squeeze(self, axis=None): return F.squeeze(self, axis)
@@ -233,6 +279,20 @@ class Tensor:
     def T(self) -> Tensor:
         """The tensor with its axes reversed."""
         return F.transpose(self)
+
+
+def _rebuild_leaf(cls, data, requires_grad: bool, name, grad, state) -> Tensor:
+    """A leaf tensor from what :meth:`Tensor.__reduce_ex__` saved."""
+    t = _new(cls)
+    t._data = freeze(data)
+    t._node = None
+    t._name = name
+    if state:
+        t.__dict__.update(state)
+    if requires_grad:
+        t.requires_grad = True
+        t._node.grad = grad
+    return t
 
 
 def tensor(data: Any, requires_grad: bool = False, name: str | None = None, dtype=None) -> Tensor:

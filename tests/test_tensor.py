@@ -105,3 +105,18 @@ def test_requires_grad_only_changes_on_leaves():
         y.requires_grad = False
     x.requires_grad = False
     assert not (x * 2).requires_grad
+
+
+def test_transpose_with_two_axes_swaps_them_as_pytorch():
+    a = np.arange(6.0).reshape(2, 3)
+    t = sr.tensor(a, requires_grad=True)
+    np.testing.assert_array_equal(t.transpose(0, 1).data, a.T)  # numpy's transpose(0, 1) would be a itself
+    np.testing.assert_array_equal(t.transpose(-1, 0).data, a.T)
+    b = np.arange(24.0).reshape(2, 3, 4)
+    np.testing.assert_array_equal(sr.tensor(b).transpose(1, 2).data, b.swapaxes(1, 2))
+    np.testing.assert_array_equal(sr.tensor(b).transpose(2, 0, 1).data, b.transpose(2, 0, 1))
+    np.testing.assert_array_equal(sr.tensor(b).permute(2, 0, 1).data, b.transpose(2, 0, 1))
+    np.testing.assert_array_equal(sr.transpose(sr.tensor(a), (0, 1)).data, a)  # sr.transpose is numpy's
+    weights = np.arange(6.0).reshape(3, 2)
+    grad = sr.grad((t.transpose(0, 1) * weights).sum(), [t])[0]
+    np.testing.assert_array_equal(grad, weights.T)

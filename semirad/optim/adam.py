@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from .. import backend
-from .optimizer import Optimizer
+from .optimizer import Optimizer, check_hyperparameter
 
 
 def _lerp(start, end, weight: float):
@@ -31,14 +31,13 @@ class Adam(Optimizer):
 
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
                  amsgrad: bool = False, maximize: bool = False):  # fmt: skip
-        if lr < 0.0:
-            raise ValueError(f"Invalid learning rate: {lr}")
-        if eps < 0.0:
-            raise ValueError(f"Invalid epsilon value: {eps}")
-        if not 0.0 <= betas[0] < 1.0 or not 0.0 <= betas[1] < 1.0:
-            raise ValueError(f"Invalid beta parameters: {betas}")
-        if weight_decay < 0.0:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        check_hyperparameter("learning rate", lr)
+        check_hyperparameter("epsilon value", eps)
+        if len(betas) != 2:
+            raise ValueError(f"Invalid beta parameters: {betas} (need two)")
+        check_hyperparameter("beta parameter at index 0", betas[0], upper=1.0)
+        check_hyperparameter("beta parameter at index 1", betas[1], upper=1.0)
+        check_hyperparameter("weight_decay value", weight_decay)
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
                         maximize=maximize)  # fmt: skip
         super().__init__(params, defaults)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 from typing import Any
 
 from .. import backend
@@ -128,6 +129,24 @@ class Optimizer:
             lines.append(f"Parameter Group {i}")
             lines += [f"    {k}: {v}" for k, v in sorted(group.items()) if k != "params"]
         return "\n".join(lines) + "\n)"
+
+
+def check_hyperparameter(what: str, value, upper: float = math.inf) -> None:
+    """Refuse a hyper-parameter that is not a finite number in ``[0, upper)`` (NaN included), as a
+    ``ValueError`` in PyTorch's words.
+
+    >>> check_hyperparameter("learning rate", float("nan"))
+    Traceback (most recent call last):
+    ...
+    ValueError: Invalid learning rate: nan (must be a finite number >= 0)
+    """
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"Invalid {what}: {value!r} (must be a number)") from None
+    if not (0.0 <= number < upper and math.isfinite(number)):
+        bound = "" if upper == math.inf else f" and < {upper:g}"
+        raise ValueError(f"Invalid {what}: {value} (must be a finite number >= 0{bound})")
 
 
 def _copy(value):

@@ -134,6 +134,13 @@ class Result:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.semiring!r}, {len(self.sweep.values)} inputs)"
 
+    def __reduce_ex__(self, protocol):
+        raise TypeError(
+            f"a {type(self).__name__} holds the recorded graph it was computed on and can't be pickled or "
+            "deep-copied; save what you need instead: its arrays (r[t], which are numpy or cupy arrays), "
+            "paths (r.path(t, index) gives a Path, which pickles) or an importance's to_dict()"
+        )
+
 
 def check_finite(xp, values, node) -> None:
     """Raise ``FloatingPointError`` naming the node if ``values`` holds NaN or inf."""

@@ -261,7 +261,7 @@ def test_deepcopy_gives_an_independent_model():
 
     net = Net()
     twin = copy.deepcopy(net)
-    twin.head.weight.data[:] = 0
+    twin.head.weight.data = np.zeros_like(twin.head.weight.data)
     assert np.any(net.head.weight.data != 0)
     twin(np.ones((1, 4))).sum().backward()
     assert net.head.weight.grad is None and twin.head.weight.grad is not None

@@ -281,7 +281,7 @@ def transpose_case(draw):
     perm = [a - n if draw(st.booleans()) else a for a in draw(st.permutations(range(n)))]
     return shape, draw(
         st.sampled_from(
-            [lambda x: x.transpose(*perm), lambda x: sr.transpose(x, perm), lambda x: x.T, lambda x: x.transpose()]
+            [lambda x: x.permute(*perm), lambda x: sr.transpose(x, perm), lambda x: x.T, lambda x: x.transpose()]
         )
     )
 

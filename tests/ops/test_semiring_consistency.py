@@ -493,7 +493,7 @@ def test_shape_maps(shape, data, seed):
         fn = lambda a: a.reshape(*new)
     elif kind == "transpose":
         perm = data.draw(st.permutations(list(range(ndim))))
-        fn = lambda a: a.transpose(*perm)
+        fn = lambda a: a.permute(*perm)
     elif kind == "swapaxes":
         a1, a2 = data.draw(st.integers(-ndim, ndim - 1)), data.draw(st.integers(-ndim, ndim - 1))
         fn = lambda a: a.swapaxes(a1, a2)
