@@ -16,7 +16,7 @@ See ``docs/analysis.md``.
 """
 
 from .compare import Comparison, compare, rankdata, spearman
-from .dataset import DatasetImportance, over_dataset
+from .dataset import DatasetChangedError, DatasetImportance, ResultsFileBusyError, ResultsFileError, over_dataset
 from .dot import to_dot, write_graph
 from .groups import (
     OTHER,
@@ -44,6 +44,9 @@ __all__ = [
     "rankdata",
     "over_dataset",
     "DatasetImportance",
+    "ResultsFileError",
+    "DatasetChangedError",
+    "ResultsFileBusyError",
     "to_dot",
     "write_graph",
     "across_time",

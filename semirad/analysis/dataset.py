@@ -1,28 +1,86 @@
 """Component importance over a data set: one trace per sample (or batch), aggregated.
 
-Partial results go to a JSON file after every sample, so a long run can be stopped (Ctrl-C, or
-``limit``) and resumed by calling :func:`over_dataset` again with the same ``path``.
+With ``path``, :func:`over_dataset` appends each sample's row to a results file as soon as it is
+computed, so a long run can be stopped (Ctrl-C, ``limit``, a killed process) and resumed by calling
+it again with the same ``path``. The file is a log of JSON lines (format ``"semirad.analysis.over_dataset/2"``):
+
+* line 1, the header: ``{"format": ..., "config": {...}, "dataset": {"count": n, "first_batch_sha256": hex}}``
+  (``count`` is null when ``batches`` has no ``len``; the hash is null for an empty data set);
+* one line per sample: ``{"index": i, "loss": x, "trace": {...}}`` (and ``"backprop"``), in the
+  order computed, each written with one ``write()``, so that a killed process loses at most the
+  sample in flight and leaves at most one partial last line, which the next run cuts off;
+* the end record ``{"complete": true, "samples": n}`` when the run went through every sample.
+
+Files of the first format (one JSON object, ``"semirad.analysis.over_dataset/1"``) are still read,
+and rewritten in the new one when a run resumes from them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
+import secrets
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from .. import engine
+from .. import backend, engine
 from ..api import _seed_array, backward
 from ..semirings.max_abs import MaxAbsProduct
+from ..tensor import Tensor
 from .groups import describe_grouping, parameter_groups
 from .importance import ComponentImportance, backprop_importance, component_importance
 from .progress import progress_bar
 
-__all__ = ["over_dataset", "DatasetImportance"]
+try:  # POSIX; elsewhere results files are not locked
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
 
-_FORMAT = "semirad.analysis.over_dataset/1"
+__all__ = [
+    "over_dataset",
+    "DatasetImportance",
+    "ResultsFileError",
+    "DatasetChangedError",
+    "ResultsFileBusyError",
+]
+
+_FORMAT = "semirad.analysis.over_dataset/2"
+_OLD_FORMAT = "semirad.analysis.over_dataset/1"
+#: how every header starts (its "format" comes first): a file holding only a prefix of this is a
+#: header cut short by a crash, not somebody else's file
+_HEADER_START = b'{"format":"' + _FORMAT.encode() + b'"'
+_REMEDY = "the file is damaged or not a results file of over_dataset (remove it, or pass resume=False to start again)"
+
+
+class ResultsFileError(ValueError):
+    """A results file of :func:`over_dataset` that cannot be used (damaged, another configuration or data set).
+
+    The message names the file (and the line, where one is to blame).
+
+    >>> issubclass(ResultsFileError, ValueError)
+    True
+    """
+
+
+class DatasetChangedError(ResultsFileError):
+    """Resuming from a results file of another data set (another length, or another first batch).
+
+    >>> issubclass(DatasetChangedError, ValueError)
+    True
+    """
+
+
+class ResultsFileBusyError(RuntimeError):
+    """Another :func:`over_dataset` run (this process or another one) holds the results file's lock.
+
+    >>> issubclass(ResultsFileBusyError, RuntimeError)
+    True
+    """
 
 
 class DatasetImportance:
@@ -31,22 +89,37 @@ class DatasetImportance:
     ``rows`` (the per-sample table) are dicts: ``index`` (position in ``batches``), ``loss``,
     ``trace`` (a :meth:`ComponentImportance.to_dict`), and ``backprop`` when it was computed.
     ``complete`` is False when the run stopped early (``limit`` or an interruption).
+    ``fingerprint`` is what identifies the data set: ``{"count": n, "first_batch_sha256": hex}``
+    (either may be None: unknown).
+
+    >>> result = _example()
+    >>> len(result), result.complete, sorted(result.mean().items())
+    (2, True, [('a', 0.625), ('b', 0.375)])
     """
 
-    def __init__(self, rows: list, config: dict, complete: bool = True):
+    def __init__(self, rows: list, config: dict, complete: bool = True, fingerprint: dict | None = None):
         self.rows = sorted(rows, key=lambda r: r["index"])
         self.config = config
         self.complete = complete
+        self.fingerprint = dict(fingerprint) if fingerprint else {"count": None, "first_batch_sha256": None}
 
     def __len__(self) -> int:
         return len(self.rows)
 
     def results(self, kind: str = "trace") -> list:
-        """The :class:`ComponentImportance` of every sample (``kind``: ``"trace"`` or ``"backprop"``)."""
+        """The :class:`ComponentImportance` of every sample (``kind``: ``"trace"`` or ``"backprop"``).
+
+        >>> [imp.counts for imp in _example().results()]
+        [{'a': 3.0, 'b': 1.0}, {'a': 1.0, 'b': 1.0}]
+        """
         return [ComponentImportance.from_dict(r[kind]) for r in self.rows if kind in r]
 
     def components(self, kind: str = "trace") -> list:
-        """Every component label seen, in first-seen order."""
+        """Every component label seen, in first-seen order.
+
+        >>> _example().components()
+        ['a', 'b']
+        """
         out: list = []
         for imp in self.results(kind):
             for k in imp.counts:
@@ -55,20 +128,36 @@ class DatasetImportance:
         return out
 
     def shares(self, kind: str = "trace") -> dict:
-        """``{component: array of its share in each sample}`` (0 where a sample has none)."""
+        """``{component: array of its share in each sample}`` (0 where a sample has none).
+
+        >>> _example().shares()["a"].tolist()
+        [0.75, 0.5]
+        """
         results = self.results(kind)
         return {c: np.array([imp.shares.get(c, 0.0) for imp in results]) for c in self.components(kind)}
 
     def mean(self, kind: str = "trace") -> dict:
-        """Mean share of each component over the samples."""
+        """Mean share of each component over the samples.
+
+        >>> _example().mean()
+        {'a': 0.625, 'b': 0.375}
+        """
         return {c: float(v.mean()) for c, v in self.shares(kind).items()}
 
     def std(self, kind: str = "trace") -> dict:
-        """Standard deviation (population, ``ddof=0``) of each component's share over the samples."""
+        """Standard deviation (population, ``ddof=0``) of each component's share over the samples.
+
+        >>> _example().std()
+        {'a': 0.125, 'b': 0.125}
+        """
         return {c: float(v.std()) for c, v in self.shares(kind).items()}
 
     def pooled(self, kind: str = "trace") -> ComponentImportance:
-        """All samples' counts added up (shares weighted by each sample's number of edges)."""
+        """All samples' counts added up (shares weighted by each sample's number of edges).
+
+        >>> _example().pooled().counts
+        {'a': 4.0, 'b': 2.0}
+        """
         counts: dict = {}
         paths = elements = 0
         for imp in self.results(kind):
@@ -79,7 +168,11 @@ class DatasetImportance:
         return ComponentImportance(counts, paths, elements, kind)
 
     def records(self) -> list:
-        """One dict per (kind, component): ``kind``, ``component``, ``mean``, ``std``, ``min``, ``max``, ``samples``."""
+        """One dict per (kind, component): ``kind``, ``component``, ``mean``, ``std``, ``min``, ``max``, ``samples``.
+
+        >>> _example().records()[0]
+        {'kind': 'trace', 'component': 'a', 'mean': 0.625, 'std': 0.125, 'min': 0.5, 'max': 0.75, 'samples': 2}
+        """
         out = []
         for kind in ("trace", "backprop"):
             for c, v in self.shares(kind).items():
@@ -97,7 +190,14 @@ class DatasetImportance:
         return out
 
     def table(self) -> str:
-        """Mean ± std of the share of each component over the samples (trace, and backprop if computed)."""
+        """Mean ± std of the share of each component over the samples (trace, and backprop if computed).
+
+        >>> print(_example().table())
+        2 samples
+        component          trace mean ± std
+        a                     62.5 % ± 12.5
+        b                     37.5 % ± 12.5
+        """
         kinds = [k for k in ("backprop", "trace") if any(k in r for r in self.rows)]
         comps: list = []
         for kind in kinds:
@@ -117,7 +217,13 @@ class DatasetImportance:
         return "\n".join(lines)
 
     def sample_table(self, kind: str = "trace") -> str:
-        """The per-sample table: index, loss, paths, edges and the share of every component."""
+        """The per-sample table: index, loss, paths, edges and the share of every component.
+
+        >>> print(_example().sample_table())
+         index      loss   paths     edges            a            b
+             0       0.5       2         4       75.0 %       25.0 %
+             1      0.25       2         2       50.0 %       50.0 %
+        """
         comps = self.components(kind)
         head = f"{'index':>6}{'loss':>10}{'paths':>8}{'edges':>10}" + "".join(f"{c[-12:]:>13}" for c in comps)
         lines = [head]
@@ -136,30 +242,70 @@ class DatasetImportance:
     def __repr__(self) -> str:
         return f"DatasetImportance({len(self.rows)} samples{'' if self.complete else ', incomplete'})"
 
-    def save(self, path) -> None:
-        """Write the rows and configuration as JSON (atomically: a temporary file, then a rename)."""
-        _write(Path(path), {"format": _FORMAT, "config": self.config, "complete": self.complete, "rows": self.rows})
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the results file (the format :func:`over_dataset` appends to) atomically.
+
+        The lines go to a uniquely named temporary file in the same directory, which then replaces
+        ``path`` (``os.replace``): a reader sees the old file or the new one, never a mixture.
+        Raises :class:`ResultsFileBusyError` while an :func:`over_dataset` run is writing ``path``,
+        and ``ValueError`` for rows that :meth:`load` would refuse (a repeated index, for instance).
+
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     _example().save(Path(folder) / "results.jsonl")
+        ...     print(DatasetImportance.load(Path(folder) / "results.jsonl"))
+        2 samples
+        component          trace mean ± std
+        a                     62.5 % ± 12.5
+        b                     37.5 % ± 12.5
+        """
+        path = Path(path)
+        if not isinstance(self.config, dict):
+            raise ValueError(f"cannot save to {path}: the configuration is not a dict ({self.config!r})")
+        _check_rows(path, [(f"row {k}", row) for k, row in enumerate(self.rows)], self.config, self.fingerprint)
+        records = [_header(self.config, self.fingerprint), *self.rows]
+        if self.complete:
+            records.append(_end_record(len(self.rows)))
+        data = b"".join(_line(record) for record in records)  # before the file is touched: it may raise
+        with _ResultsLog(path) as log:
+            log.replace(data)
 
     @classmethod
-    def load(cls, path) -> DatasetImportance:
-        data = json.loads(Path(path).read_text())
-        if data.get("format") != _FORMAT:
-            raise ValueError(f"{path} is not a partial result of over_dataset (format {data.get('format')!r})")
-        return cls(data["rows"], data["config"], data.get("complete", False))
+    def load(cls, path: str | os.PathLike) -> DatasetImportance:
+        """Read a results file of :func:`over_dataset` or :meth:`save` (also the older format ``/1``).
+
+        A partial last line (a run killed in the middle of a write) is left out; anything else
+        that is not a valid results file raises :class:`ResultsFileError` (a ``ValueError``) naming
+        the file and the line.
+
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     file = Path(folder) / "results.jsonl"
+        ...     _example().save(file)
+        ...     with open(file, "a") as cut:
+        ...         _ = cut.write('{"index": 2, "lo')  # a run killed in the middle of a write
+        ...     DatasetImportance.load(file)
+        DatasetImportance(2 samples)
+        """
+        path = Path(path)
+        contents = _parse(path, path.read_bytes())
+        if contents.config is None:
+            raise ResultsFileError(f"{path} is empty: a run that was stopped before it wrote anything")
+        return cls(contents.rows, contents.config, contents.complete, contents.fingerprint)
 
 
 def over_dataset(
-    model_fn,
-    batches,
-    params=None,
+    model_fn: Callable[[Any], Tensor],
+    batches: Iterable,
+    params: Any = None,
     *,
-    group=None,
-    semiring=None,
+    group: Any = None,
+    semiring: Any = None,
     backprop: bool = False,
-    path=None,
+    path: str | os.PathLike | None = None,
     resume: bool = True,
     limit: int | None = None,
-    progress=True,
+    progress: bool | str = True,
     desc: str = "tracing",
 ) -> DatasetImportance:
     """Trace ``model_fn(batch)`` for every item of ``batches`` and aggregate component importance.
@@ -171,14 +317,35 @@ def over_dataset(
     ``KBest(k)`` counts k paths per element), ``backprop=True`` adds :func:`backprop_importance` for
     each sample. ``progress``: True (tqdm, rich or plain), False, or a backend name.
 
-    With ``path``, the rows are written to that JSON file after every sample; calling again with
-    the same ``path`` (and ``resume=True``) skips the samples already done, so an interrupted run
-    continues where it stopped. The file records the configuration (parameter names, semiring,
-    grouping) and a resume with a different one is refused. ``limit`` stops after that many new
-    samples (the result is then marked incomplete).
+    With ``path``, every sample's row is appended to that results file (JSON lines, see the
+    module's docstring) as soon as it is computed; calling again with the same ``path`` (and
+    ``resume=True``) skips the samples already done, so an interrupted or killed run continues
+    where it stopped. The file records the configuration (parameter names, semiring, grouping)
+    and a fingerprint of the data set (its length, a sha256 of its first batch); resuming with
+    another configuration or another data set raises :class:`ResultsFileError` (a ``ValueError``;
+    :class:`DatasetChangedError` for the data set), as does a damaged file; ``resume=False``
+    starts the file anew. While a run writes ``path`` it holds a lock on it: a second run on the
+    same file raises :class:`ResultsFileBusyError`. ``limit`` stops after that many new samples
+    (the result is then marked incomplete).
 
     Returns a :class:`DatasetImportance`: ``table()`` (mean ± std), ``sample_table()``,
     ``mean()``, ``std()``, ``records()``, ``rows``.
+
+    >>> import tempfile
+    >>> import semirad as sr
+    >>> w = sr.tensor([1.0, -2.0], requires_grad=True, name="w")
+    >>> def loss_of(x):
+    ...     with sr.component("scale"):
+    ...         y = w * x
+    ...     return (y * y).sum()
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     file = Path(folder) / "importance.jsonl"
+    ...     first = over_dataset(loss_of, [1.0, 3.0, 5.0], [w], path=file, limit=1, progress=False)
+    ...     rest = over_dataset(loss_of, [1.0, 3.0, 5.0], [w], path=file, progress=False)  # resumes
+    >>> len(first), first.complete, len(rest), rest.complete
+    (1, False, 3, True)
+    >>> round(rest.mean()["scale"], 4)
+    0.3333
     """
     semiring = MaxAbsProduct() if semiring is None else semiring
     named = None if params is None else parameter_groups(params)[0]
@@ -189,48 +356,78 @@ def over_dataset(
         "backprop": bool(backprop),
         "param_groups": sorted(params) if isinstance(params, dict) else None,
     }
-    rows: list = []
-    path = Path(path) if path is not None else None
-    if path is not None and path.exists() and resume:
-        previous = DatasetImportance.load(path)
-        if previous.config != config:
-            raise ValueError(
-                f"{path} holds results of another configuration ({previous.config}); "
-                f"remove it or pass resume=False to start again with {config}"
-            )
-        rows = list(previous.rows)
+    count = len(batches) if hasattr(batches, "__len__") else None
+    checkpoint = None if path is None else _Checkpoint(Path(path), config, count, resume)
+    try:
+        rows, complete, first_batch_digest = _trace_all(
+            model_fn, batches, params, semiring, group, backprop, limit, progress, desc, checkpoint
+        )
+    finally:
+        if checkpoint is not None:
+            checkpoint.close()
+    fingerprint = {"count": count, "first_batch_sha256": first_batch_digest}
+    if checkpoint is not None:  # with what the file knew of the data set
+        fingerprint = checkpoint.fingerprint
+    return DatasetImportance(rows, config, complete, fingerprint)
+
+
+def _trace_all(
+    model_fn: Callable,
+    batches: Iterable,
+    params: Any,
+    semiring: Any,
+    group: Any,
+    backprop: bool,
+    limit: int | None,
+    progress: bool | str,
+    desc: str,
+    checkpoint: _Checkpoint | None,
+) -> tuple:
+    """The loop of :func:`over_dataset`: ``(rows, complete, the first batch's hash)``."""
+    rows: list = [] if checkpoint is None else list(checkpoint.rows)
+    first_batch_digest = None
     done = {r["index"] for r in rows}
     total = len(batches) if hasattr(batches, "__len__") else None
-    backend_name = progress if isinstance(progress, str) else "auto"
-    bar = progress_bar(total, desc, enable=bool(progress), backend=backend_name)
+    bar = progress_bar(total, desc, enable=bool(progress), backend=progress if isinstance(progress, str) else "auto")
     if done:
         bar.update(len(done))
     new = 0
     complete = True
+    interrupted = False
     try:
         for i, batch in enumerate(batches):
+            if i == 0:
+                first_batch_digest = _batch_digest(batch)
+                if checkpoint is not None:  # before anything is used or written
+                    checkpoint.start(first_batch_digest)
             if i in done:
                 continue
             if limit is not None and new >= limit:
                 complete = False
                 break
+            if checkpoint is not None:
+                checkpoint.check_index(i)
             loss = model_fn(batch)
             rows.append(_row(i, loss, params, semiring, group, backprop))
             new += 1
-            if path is not None:
-                DatasetImportance(rows, config, complete=False).save(path)
+            if checkpoint is not None:
+                checkpoint.append(rows[-1])
             bar.update()
             bar.set_postfix(loss=rows[-1]["loss"])
+        if checkpoint is not None:
+            if not checkpoint.started:  # an empty data set
+                checkpoint.start(None)
+            if complete:
+                checkpoint.finish(len(rows))
     except KeyboardInterrupt:
-        bar.close()
-        where = f"; partial results in {path} (call again to resume)" if path is not None else ""
-        print(f"\ninterrupted after {len(rows)} samples{where}")
+        interrupted = True
         raise
-    bar.close()
-    result = DatasetImportance(rows, config, complete)
-    if path is not None:
-        result.save(path)
-    return result
+    finally:
+        bar.close()
+        if interrupted:
+            where = f"; partial results in {checkpoint.path} (call again to resume)" if checkpoint is not None else ""
+            print(f"\ninterrupted after {len(rows)} samples{where}")
+    return rows, complete, first_batch_digest
 
 
 def _row(index: int, loss, params, semiring, group, backprop: bool) -> dict:
@@ -254,8 +451,495 @@ def _float(t) -> float:
     return value if math.isfinite(value) else float("nan")
 
 
-def _write(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
+def _example() -> DatasetImportance:
+    """Two made-up samples of a model with components ``a`` and ``b`` (for the doctests).
+
+    >>> len(_example())
+    2
+    """
+    rows = [
+        {"index": 0, "loss": 0.5, "trace": {"counts": {"a": 3.0, "b": 1.0}, "paths": 2, "elements": 2}},
+        {"index": 1, "loss": 0.25, "trace": {"counts": {"a": 1.0, "b": 1.0}, "paths": 2, "elements": 2}},
+    ]
+    return DatasetImportance(rows, {"backprop": False}, fingerprint={"count": 2, "first_batch_sha256": None})
+
+
+# -- the data set's fingerprint ----------------------------------------------------------------------
+
+
+def _batch_digest(batch: Any) -> str:
+    """The sha256 (hex) of what can be seen of a batch: see :func:`_feed_digest`.
+
+    >>> _batch_digest((np.zeros(2), 1)) == _batch_digest((np.zeros(2), 1))
+    True
+    >>> _batch_digest((np.zeros(2), 1)) == _batch_digest((np.zeros(2, dtype=np.float32), 1))
+    False
+    """
+    digest = hashlib.sha256()
+    _feed_digest(digest, batch)
+    return digest.hexdigest()
+
+
+def _feed_digest(digest, value: Any) -> None:
+    """Add ``value`` to ``digest``: tuples, lists and dicts item by item; numpy/cupy arrays and
+    Tensors by dtype, shape and bytes; numbers, strings, bytes, bools and None by ``repr``; any
+    other object by its type's name only (its contents are not seen).
+
+    >>> a, b = hashlib.sha256(), hashlib.sha256()
+    >>> _feed_digest(a, {"x": [1, 2.5], "y": None})
+    >>> _feed_digest(b, {"y": None, "x": [1, 2.5]})  # key order does not matter
+    >>> a.hexdigest() == b.hexdigest()
+    True
+    """
+
+    def tag(kind: str, text: str) -> None:
+        digest.update(f"{kind}:{len(text)}:{text};".encode())
+
+    if isinstance(value, Tensor):
+        value = value.data
+    if backend.is_array(value) or isinstance(value, np.generic):
+        array = np.asarray(backend.to_numpy(value))
+        if array.dtype.hasobject:  # the bytes of an object array are pointers: walk its items
+            tag("object-array", repr(array.shape))
+            for item in array.flat:
+                _feed_digest(digest, item)
+        else:
+            tag("array", f"{array.dtype.str}{array.shape}")
+            digest.update(np.ascontiguousarray(array).tobytes())
+    elif isinstance(value, (tuple, list)):
+        tag(type(value).__name__, str(len(value)))
+        for item in value:
+            _feed_digest(digest, item)
+    elif isinstance(value, dict):
+        tag("dict", str(len(value)))
+        for key, item in sorted(value.items(), key=lambda pair: repr(pair[0])):
+            _feed_digest(digest, key)
+            _feed_digest(digest, item)
+    elif value is None or isinstance(value, (bool, int, float, complex, str, bytes)):
+        tag(type(value).__name__, repr(value))
+    else:
+        tag("object", f"{type(value).__module__}.{type(value).__qualname__}")
+
+
+# -- reading results files -----------------------------------------------------------------------------
+
+
+@dataclass
+class _Contents:
+    """What a results file holds. ``config`` is None for an empty file (or one whose header was
+    cut short); ``rows_end`` is the byte offset past the last row (where appending continues)."""
+
+    config: dict | None = None
+    fingerprint: dict | None = None
+    rows: list = field(default_factory=list)
+    complete: bool = False
+    old_format: bool = False
+    rows_end: int = 0
+
+
+def _damaged(path: Path, where: str | None, problem: str) -> ResultsFileError:
+    return ResultsFileError(f"{path}{', ' + where if where else ''}: {problem}; {_REMEDY}")
+
+
+def _kind_of(value: Any) -> str:
+    """How a JSON value is described in error messages.
+
+    >>> _kind_of([]), _kind_of(None), _kind_of(3), _kind_of({})
+    ('a JSON array', 'JSON null', 'a JSON number', 'a JSON object')
+    """
+    if value is None:
+        return "JSON null"
+    if isinstance(value, bool):
+        return "a JSON boolean"
+    if isinstance(value, (int, float)):
+        return "a JSON number"
+    return {str: "a JSON string", list: "a JSON array", dict: "a JSON object"}.get(type(value), type(value).__name__)
+
+
+def _parse_json(path: Path, where: str, line: bytes) -> Any:
+    try:
+        return json.loads(line)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise _damaged(path, where, f"not valid JSON ({error})") from None
+
+
+_NOT_JSON = object()
+
+
+def _parse(path: Path, data: bytes) -> _Contents:
+    """Read a results file's bytes (either format); raise :class:`ResultsFileError` where they are not one."""
+    if not data:
+        return _Contents()
+    lines = data.split(b"\n")
+    tail = lines.pop()  # what follows the last newline: b"", or a line cut short by a crash
+    try:
+        head = json.loads(lines[0] if lines else tail)
+        head_problem = ""
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        head, head_problem = _NOT_JSON, f"not valid JSON ({error})"
+    if not (isinstance(head, dict) and head.get("format") == _FORMAT):
+        if not lines and (tail.startswith(_HEADER_START) or _HEADER_START.startswith(tail)):
+            return _Contents()  # the header was being written when the run was killed
+        return _parse_not_a_log(path, data, head, head_problem)
+    if not lines:  # a whole header, but cut before its newline: nothing was appended yet
+        return _Contents()
+    config, fingerprint = _check_header(path, head)
+    contents = _Contents(config, fingerprint, rows_end=len(lines[0]) + 1)
+    offset = contents.rows_end
+    numbered_rows = []
+    for number, line in enumerate(lines[1:], start=2):
+        where = f"line {number}"
+        record = _parse_json(path, where, line)
+        if contents.complete:
+            raise _damaged(path, where, "a record after the end record")
+        if not isinstance(record, dict):
+            raise _damaged(path, where, f"{_kind_of(record)}, not a row")
+        offset += len(line) + 1
+        if "index" in record:
+            numbered_rows.append((where, record))
+            contents.rows_end = offset
+        elif "complete" in record:
+            if record.get("complete") is not True or record != _end_record(len(numbered_rows)):
+                raise _damaged(path, where, f"end record {record} does not match the {len(numbered_rows)} rows")
+            contents.complete = True
+        else:
+            raise _damaged(path, where, "neither a row (no 'index') nor the end record")
+    _check_rows(path, numbered_rows, config, fingerprint)
+    contents.rows = [row for _, row in numbered_rows]
+    return contents
+
+
+def _parse_not_a_log(path: Path, data: bytes, head: Any, head_problem: str) -> _Contents:
+    """A file whose first line is not a header: the first format, or an error saying what the file holds."""
+    try:
+        whole = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        whole = _NOT_JSON
+    if isinstance(whole, dict) and whole.get("format") == _OLD_FORMAT:
+        return _parse_old_format(path, whole)
+    value, where = (whole, None) if whole is not _NOT_JSON else (head, "line 1")
+    if value is _NOT_JSON:
+        raise _damaged(path, where, head_problem)
+    if isinstance(value, dict):
+        has_format = "format" in value
+        problem = f"format {value['format']!r}, not {_FORMAT!r}" if has_format else "a JSON object without 'format'"
+    else:
+        problem = f"{_kind_of(value)}, not the results of over_dataset"
+    raise _damaged(path, where, problem)
+
+
+def _parse_old_format(path: Path, data: dict) -> _Contents:
+    """A file of the first format: one JSON object with ``format``, ``config``, ``complete``, ``rows``."""
+    if not isinstance(data.get("config"), dict):
+        raise _damaged(path, None, "no 'config' object")
+    if not isinstance(data.get("rows"), list):
+        raise _damaged(path, None, "no 'rows' array")
+    if not isinstance(data.get("complete", False), bool):
+        raise _damaged(path, None, "'complete' is not true or false")
+    fingerprint = {"count": None, "first_batch_sha256": None}
+    rows = list(data["rows"])
+    _check_rows(path, [(f"row {k}", row) for k, row in enumerate(rows)], data["config"], fingerprint)
+    return _Contents(data["config"], fingerprint, rows, bool(data.get("complete", False)), old_format=True)
+
+
+def _check_header(path: Path, header: dict) -> tuple:
+    """``(config, fingerprint)`` of a header line, checked."""
+    if not isinstance(header.get("config"), dict):
+        raise _damaged(path, "line 1", "the header has no 'config' object")
+    fingerprint = header.get("dataset")
+    if not isinstance(fingerprint, dict) or not {"count", "first_batch_sha256"} <= fingerprint.keys():
+        raise _damaged(path, "line 1", "the header has no 'dataset' object with 'count' and 'first_batch_sha256'")
+    count, digest = fingerprint["count"], fingerprint["first_batch_sha256"]
+    if count is not None and not (_is_int(count) and count >= 0):
+        raise _damaged(path, "line 1", f"the data set's count {count!r} is not a count")
+    if digest is not None and not (isinstance(digest, str) and len(digest) == 64):
+        raise _damaged(path, "line 1", f"the first batch's hash {digest!r} is not a sha256")
+    return header["config"], {"count": count, "first_batch_sha256": digest}
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_rows(path: Path, numbered_rows: list, config: dict, fingerprint: dict) -> None:
+    """Check ``[(where, row), ...]``: keys and types, indices in range and each index once."""
+    count = fingerprint.get("count")
+    with_backprop = config.get("backprop")
+    first_seen: dict = {}
+    for where, row in numbered_rows:
+        if not isinstance(row, dict):
+            raise _damaged(path, where, f"{_kind_of(row)}, not a row")
+        missing = [key for key in ("index", "loss", "trace") if key not in row]
+        if with_backprop:
+            missing += [] if "backprop" in row else ["backprop"]
+        if missing:
+            raise _damaged(path, where, f"the row has no {', '.join(repr(k) for k in missing)}")
+        index = row["index"]
+        if not _is_int(index):
+            raise _damaged(path, where, f"index {index!r} is not an integer")
+        if index < 0 or (count is not None and index >= count):
+            limit = "" if count is None else f" of the {count} items"
+            raise _damaged(path, where, f"index {index} is out of the range{limit} of the data set")
+        if index in first_seen:
+            raise _damaged(path, where, f"index {index} again (first at {first_seen[index]}): it would count twice")
+        first_seen[index] = where
+        if not _is_number(row["loss"]):
+            raise _damaged(path, where, f"loss {row['loss']!r} is not a number")
+        for kind in ("trace", "backprop"):
+            if kind in row:
+                problem = _importance_problem(row[kind])
+                if problem:
+                    raise _damaged(path, where, f"'{kind}' {problem}")
+        if with_backprop is False and "backprop" in row:
+            raise _damaged(path, where, "a 'backprop' column in a run without backprop")
+
+
+def _importance_problem(data: Any) -> str | None:
+    """What keeps ``data`` from being a :meth:`ComponentImportance.to_dict` (None: nothing).
+
+    >>> _importance_problem({"counts": {"a": 1.0}, "paths": 1, "elements": 1}) is None
+    True
+    >>> _importance_problem({"counts": [], "paths": 1, "elements": 1})
+    "has no 'counts' object of numbers"
+    """
+    if not isinstance(data, dict):
+        return f"is {_kind_of(data)}, not an object"
+    counts = data.get("counts")
+    if not isinstance(counts, dict) or not all(_is_number(v) for v in counts.values()):
+        return "has no 'counts' object of numbers"
+    for key in ("paths", "elements"):
+        if not _is_int(data.get(key)):
+            return f"has no integer {key!r}"
+    for key in ("kind", "grouped_by"):
+        if key in data and not isinstance(data[key], str):
+            return f"has a {key!r} that is not a string"
+    groups = data.get("groups", {})
+    if not isinstance(groups, dict):
+        return "has a 'groups' that is not an object"
+    for label, group in groups.items():
+        problem = _importance_problem(group)
+        if problem:
+            return f"group {label!r} {problem}"
+    return None
+
+
+def _header(config: dict, fingerprint: dict) -> dict:
+    return {"format": _FORMAT, "config": config, "dataset": fingerprint}
+
+
+def _end_record(samples: int) -> dict:
+    return {"complete": True, "samples": samples}
+
+
+def _line(record: dict) -> bytes:
+    """One record as one line of compact JSON.
+
+    >>> _line({"index": 3, "loss": 0.5})
+    b'{"index":3,"loss":0.5}\\n'
+    """
+    return json.dumps(record, separators=(",", ":")).encode() + b"\n"
+
+
+# -- writing results files -----------------------------------------------------------------------------
+
+
+class _ResultsLog:
+    """A results file held open for one run: locked (``fcntl.flock``, exclusive, non-blocking),
+    read, appended to with one ``write()`` per record, or replaced atomically."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.fd = self._open_locked()
+
+    def _open_locked(self) -> int:
+        for _ in range(100):  # the file can be replaced between open() and flock(): then try the new one
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | getattr(os, "O_BINARY", 0), 0o666)
+            if fcntl is None:
+                return fd
+            if not _lock(fd):
+                os.close(fd)
+                raise ResultsFileBusyError(f"another over_dataset run is writing {self.path} (it holds its lock)")
+            if _same_file(fd, self.path):
+                return fd
+            os.close(fd)
+        raise ResultsFileBusyError(f"another over_dataset run keeps replacing {self.path}")
+
+    def __enter__(self) -> _ResultsLog:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the lock (closing the file does)."""
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def read(self) -> bytes:
+        """The whole file."""
+        os.lseek(self.fd, 0, os.SEEK_SET)
+        chunks = []
+        while chunk := os.read(self.fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def truncate(self, size: int) -> None:
+        """Cut the file to ``size`` bytes (appending continues there)."""
+        os.ftruncate(self.fd, size)
+
+    def append(self, record: dict) -> None:
+        """One line, one ``write()``: when it returns the line is the kernel's, safe from a killed process."""
+        _write_all(self.fd, _line(record))
+
+    def replace(self, data: bytes) -> None:
+        """Replace the file's contents: a new file, locked before anyone can see it, renamed over it."""
+        for _ in range(100):
+            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+            try:
+                fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_APPEND | getattr(os, "O_BINARY", 0), 0o666)
+                break
+            except FileExistsError:
+                continue
+        else:  # pragma: no cover - 100 collisions of 32 random bits
+            raise FileExistsError(f"no free temporary name next to {self.path}")
+        tmp_open = True
+        try:
+            if fcntl is not None:
+                _lock(fd)  # nobody else knows the file yet: it is ours before it gets its name
+            _write_all(fd, data)
+            os.fsync(fd)
+            if fcntl is None:  # there, an open file can be neither renamed nor replaced
+                os.close(fd)
+                tmp_open = False
+                self.close()
+            os.replace(tmp, self.path)
+        except BaseException:
+            if tmp_open:
+                os.close(fd)
+            tmp.unlink(missing_ok=True)
+            raise
+        if fcntl is None:
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | getattr(os, "O_BINARY", 0))
+        self.close()  # the lock of the replaced file goes; the new one is held since its creation
+        self.fd = fd
+
+
+def _lock(fd: int) -> bool:
+    """Take the exclusive lock of an open file without waiting; False when somebody holds it."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    """Whether ``path`` still names the open file ``fd`` (it was not replaced, nor removed)."""
+    try:
+        named = os.stat(path)
+    except FileNotFoundError:
+        return False
+    opened = os.fstat(fd)
+    return (named.st_dev, named.st_ino) == (opened.st_dev, opened.st_ino)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    written = os.write(fd, data)
+    while written < len(data):  # a regular file takes it all at once, short of a full disk
+        written += os.write(fd, data[written:])
+
+
+class _Checkpoint:
+    """The results file of one :func:`over_dataset` run: what is done, and the appending of what is new.
+
+    Opening locks the file and, with ``resume``, reads and checks it (its format, configuration
+    and data set length) without changing it. :meth:`start` compares the first batch's hash with
+    the file's, then readies the file for appending: a new file, an old-format one or one whose
+    fingerprint was incomplete is rewritten once (atomically); otherwise a partial last line and
+    the end record are cut off.
+    """
+
+    def __init__(self, path: Path, config: dict, count: int | None, resume: bool):
+        self.path = path
+        self.config = config
+        self.count = count
+        self.started = False
+        self.log = _ResultsLog(path)
+        try:
+            contents = _parse(path, self.log.read()) if resume else _Contents()
+            self._check(contents)
+        except BaseException:
+            self.log.close()
+            raise
+        self.contents = contents
+        self.rows = contents.rows
+        self.fingerprint = {"count": count, "first_batch_sha256": None}
+
+    def _check(self, contents: _Contents) -> None:
+        if contents.config is None:
+            return
+        if contents.config != self.config:
+            raise ResultsFileError(
+                f"{self.path} holds results of another configuration ({contents.config}); "
+                f"remove it or pass resume=False to start again with {self.config}"
+            )
+        stored = contents.fingerprint["count"]
+        if stored is not None and self.count is not None and stored != self.count:
+            raise DatasetChangedError(
+                f"{self.path} holds results of a data set of {stored} items, this one has {self.count}: "
+                "the data set changed; pass resume=False or remove the file to start again"
+            )
+        if self.count is not None:
+            beyond = [r["index"] for r in contents.rows if r["index"] >= self.count]
+            if beyond:
+                raise DatasetChangedError(
+                    f"{self.path} holds a row of index {beyond[0]}, out of the range of this data set of "
+                    f"{self.count} items: the data set changed; pass resume=False or remove the file to start again"
+                )
+
+    def start(self, first_batch_digest: str | None) -> None:
+        """Called with the first batch's hash (None: the data set is empty) before anything is traced."""
+        stored = self.contents.fingerprint or {"count": None, "first_batch_sha256": None}
+        recorded = stored["first_batch_sha256"]
+        if recorded is not None and first_batch_digest != recorded:
+            now = "none (the data set is empty)" if first_batch_digest is None else f"sha256 {first_batch_digest[:12]}…"
+            raise DatasetChangedError(
+                f"{self.path} holds results of another data set (its first batch differs: sha256 {recorded[:12]}… "
+                f"in the file, {now} now): the data set changed; pass resume=False or remove the file to start again"
+            )
+        self.fingerprint = {
+            "count": self.count if self.count is not None else stored["count"],
+            "first_batch_sha256": first_batch_digest or stored["first_batch_sha256"],
+        }
+        if self.contents.config is None or self.contents.old_format or self.fingerprint != stored:
+            self.log.replace(b"".join(_line(record) for record in [_header(self.config, self.fingerprint), *self.rows]))
+        else:
+            self.log.truncate(self.contents.rows_end)
+        self.started = True
+
+    def check_index(self, index: int) -> None:
+        """Refuse to trace an item past the data set's recorded length (an iterator longer than before)."""
+        count = self.fingerprint["count"]
+        if count is not None and index >= count:
+            raise DatasetChangedError(
+                f"{self.path} holds results of a data set of {count} items, this one has more: the data set "
+                "changed; pass resume=False or remove the file to start again"
+            )
+
+    def append(self, row: dict) -> None:
+        """Append one sample's row (one ``write()``)."""
+        self.log.append(row)
+
+    def finish(self, samples: int) -> None:
+        """Mark the run complete: the end record."""
+        self.log.append(_end_record(samples))
+
+    def close(self) -> None:
+        """Release the file and its lock."""
+        self.log.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 
 import numpy as np
 import pytest
@@ -63,8 +62,8 @@ def test_stop_and_resume_from_the_partial_file(tmp_path):
 
     first = over_dataset(counting, batches, model, path=path, limit=2, progress=False, group=1)
     assert len(first) == 2 and not first.complete and len(calls) == 2
-    saved = json.loads(path.read_text())
-    assert [r["index"] for r in saved["rows"]] == [0, 1] and not saved["complete"]
+    saved = DatasetImportance.load(path)
+    assert [r["index"] for r in saved.rows] == [0, 1] and not saved.complete
 
     # an interruption in the middle of the next run leaves what was done on disk
     def interrupting(batch):
@@ -74,7 +73,7 @@ def test_stop_and_resume_from_the_partial_file(tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         over_dataset(interrupting, batches, model, path=path, progress=False, group=1)
-    assert [r["index"] for r in json.loads(path.read_text())["rows"]] == [0, 1, 2, 3]
+    assert [r["index"] for r in DatasetImportance.load(path).rows] == [0, 1, 2, 3]
 
     resumed = over_dataset(counting, iter(batches), model, path=path, progress=False, group=1)  # a generator too
     assert resumed.complete and len(resumed) == 6 and len(calls) == 6  # nothing traced twice
