@@ -2,29 +2,15 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Sequence
 
-from . import backend, engine
+from . import engine
 from .semirings.base import Result, Semiring
 from .semirings.max_abs import MaxAbsProduct
 from .semirings.sum_product import SumProduct
-from .tensor import Tensor
+from .tensor import Tensor, seed_array
 
-
-def _seed_array(output, seed):
-    xp = backend.namespace(output.data)
-    if seed is None:
-        if output.size != 1:
-            raise ValueError(
-                f"backward from a non-scalar output of shape {output.shape} needs an explicit seed of that shape"
-            )
-        return xp.ones(output.shape, dtype=output.dtype)
-    seed = seed.data if isinstance(seed, Tensor) else seed
-    seed = xp.array(seed, dtype=output.dtype)  # a copy: results read it after the call
-    if tuple(seed.shape) != output.shape:
-        raise ValueError(f"seed of shape {tuple(seed.shape)} does not match the output's shape {output.shape}")
-    return seed
+_seed_array = seed_array  # the name sr.analysis imports
 
 
 def _as_list(inputs) -> list:
@@ -78,9 +64,9 @@ def backward(output, inputs: Sequence, semiring: Semiring | None = None, seed=No
     _check_output(output, "backward")
     inputs = _as_list(inputs)
     semiring = SumProduct() if semiring is None else semiring
-    seed_array = _seed_array(output, seed)
+    start = seed_array(output, seed)
     targets, graph = _targets(output, inputs)
-    return semiring.result(engine.sweep(output._node, targets, seed_array, semiring, graph=graph))
+    return semiring.result(engine.sweep(output._node, targets, start, semiring, graph=graph))
 
 
 def grad(output, inputs: Sequence, seed=None) -> list:
@@ -111,24 +97,3 @@ def trace(output, inputs: Sequence, seed=None):
     """
     _check_output(output, "trace")
     return backward(output, inputs, MaxAbsProduct(), seed)
-
-
-def accumulate_grads(output, seed=None, retain_graph: bool = False) -> None:
-    """``Tensor.backward``: SumProduct into ``.grad`` of every leaf that requires grad."""
-    if output._node is None:
-        raise RuntimeError(
-            f"backward() on a tensor of shape {output.shape} that is not part of a recorded graph "
-            "(no input requires grad, or it was computed under no_grad())"
-        )
-    seed_array = _seed_array(output, seed)
-    graph = engine.ancestors(output._node)
-    leaves = [n for n in graph if n.op is None]
-    sweep = engine.sweep(output._node, leaves, seed_array, SumProduct(), mark_consumed=not retain_graph, graph=graph)
-    result = Result(sweep)
-    values = [result.semiring.to_array(sweep.values[node], node.dtype) for node in leaves]
-    with _accumulating:  # one read-add-write per leaf, as PyTorch's AccumulateGrad: no update lost to another thread
-        for node, value in zip(leaves, values):
-            node.grad = value.copy() if node.grad is None else node.grad + value
-
-
-_accumulating = threading.Lock()

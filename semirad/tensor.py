@@ -3,6 +3,7 @@ methods call the functions of :mod:`semirad.ops` (the hottest ones apply their o
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
@@ -11,8 +12,10 @@ from . import backend, engine
 from .ops import contraction as C
 from .ops import elementwise as E
 from .ops import functions as F
-from .ops.core import apply
+from .ops.core import apply, register_tensor_type
 from .readonly import freeze
+from .semirings.base import Result
+from .semirings.sum_product import SumProduct
 
 _new = object.__new__
 
@@ -92,7 +95,7 @@ class Tensor:
         if flag and self._node is None:
             if self.data.dtype.kind not in "fc":
                 raise TypeError(f"only floating-point tensors can require grad, got dtype {self.data.dtype}")
-            self._node = engine.Node(None, None, (), self.data.shape, self.data.dtype, name=self._name)
+            self._node = engine.leaf(self._data.shape, self._data.dtype, self._name)
         elif not flag:
             self._node = None
 
@@ -195,8 +198,6 @@ class Tensor:
         A non-scalar tensor needs a ``seed`` of its own shape. Calling it twice on one graph
         raises unless the first call passed ``retain_graph=True``.
         """
-        from .api import accumulate_grads
-
         accumulate_grads(self, seed, retain_graph)
 
     # -- operators ----------------------------------------------------------------------------
@@ -279,6 +280,58 @@ class Tensor:
     def T(self) -> Tensor:
         """The tensor with its axes reversed."""
         return F.transpose(self)
+
+
+register_tensor_type(Tensor)
+
+
+def seed_array(output: Tensor, seed) -> Any:
+    """The seed of a sweep from ``output`` as a new array of its shape and dtype: ones for a
+    one-element output, else ``seed`` (required), checked.
+
+    >>> import semirad as sr
+    >>> seed_array(sr.tensor([[2.0]]), None).tolist()
+    [[1.0]]
+    """
+    xp = backend.namespace(output.data)
+    if seed is None:
+        if output.size != 1:
+            raise ValueError(
+                f"backward from a non-scalar output of shape {output.shape} needs an explicit seed of that shape"
+            )
+        return xp.ones(output.shape, dtype=output.dtype)
+    seed = seed.data if isinstance(seed, Tensor) else seed
+    seed = xp.array(seed, dtype=output.dtype)  # a copy: results read it after the call
+    if tuple(seed.shape) != output.shape:
+        raise ValueError(f"seed of shape {tuple(seed.shape)} does not match the output's shape {output.shape}")
+    return seed
+
+
+def accumulate_grads(output: Tensor, seed=None, retain_graph: bool = False) -> None:
+    """``Tensor.backward``: SumProduct into ``.grad`` of every leaf that requires grad.
+
+    >>> import semirad as sr
+    >>> w = sr.tensor([1.0, 2.0], requires_grad=True)
+    >>> accumulate_grads((w * w).sum()); w.grad.tolist()
+    [2.0, 4.0]
+    """
+    if output._node is None:
+        raise RuntimeError(
+            f"backward() on a tensor of shape {output.shape} that is not part of a recorded graph "
+            "(no input requires grad, or it was computed under no_grad())"
+        )
+    seed = seed_array(output, seed)
+    graph = engine.ancestors(output._node)
+    leaves = [n for n in graph if n.op is None]
+    sweep = engine.sweep(output._node, leaves, seed, SumProduct(), mark_consumed=not retain_graph, graph=graph)
+    result = Result(sweep)
+    values = [result.semiring.to_array(sweep.values[node], node.dtype) for node in leaves]
+    with _accumulating:  # one read-add-write per leaf, as PyTorch's AccumulateGrad: no update lost to another thread
+        for node, value in zip(leaves, values):
+            node.grad = value.copy() if node.grad is None else node.grad + value
+
+
+_accumulating = threading.Lock()
 
 
 def _rebuild_leaf(cls, data, requires_grad: bool, name, grad, state) -> Tensor:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend, engine
+from ..engine import Context
 from ..readonly import protected
 
 
@@ -15,21 +16,6 @@ class OpError(ValueError):
 
 class OpIndexError(OpError, IndexError):
     """An index out of range for an op's input; also an ``IndexError`` so iteration stops on it."""
-
-
-class Context:
-    """What an op's forward saves for its backward; ``xp`` is the array namespace.
-
-    An op that records passes its :class:`~semirad.engine.Node` instead, which has the same fields.
-    """
-
-    __slots__ = ("xp", "params", "saved", "shapes")
-
-    def __init__(self, xp, params, shapes=()):
-        self.xp = xp
-        self.params = params
-        self.saved = ()
-        self.shapes = shapes
 
 
 class Op:
@@ -56,16 +42,27 @@ def _describe(x) -> str:
     return str(tuple(shape)) if shape is not None else type(x).__name__
 
 
-def _tensor_class():
-    global _TENSOR
-    if _TENSOR is None:
-        from ..tensor import Tensor
+class _Registry:
+    """The tensor type, registered by :mod:`semirad.tensor` when it is imported: ops build tensors
+    without importing the module that calls them (registration in one direction, as autograd's
+    ``ArrayBox.register``)."""
 
-        _TENSOR = Tensor
-    return _TENSOR
+    tensor = None
 
 
-_TENSOR = None
+def register_tensor_type(cls) -> None:
+    """Make ``cls`` the type that :func:`apply` returns and recognizes as a recorded input."""
+    _Registry.tensor = cls
+
+
+def tensor_type():
+    """The registered tensor type (:class:`semirad.Tensor`).
+
+    >>> import semirad as sr
+    >>> tensor_type() is sr.Tensor
+    True
+    """
+    return _Registry.tensor
 
 
 def apply(op: Op, *inputs, **params):
@@ -78,7 +75,7 @@ def apply(op: Op, *inputs, **params):
     >>> apply(ADD, sr.tensor([1.0]), 2.0).tolist()
     [3.0]
     """
-    Tensor = _TENSOR or _tensor_class()
+    Tensor = _Registry.tensor
     n = len(inputs)
     if n == 2:  # binary ops and matmul: unrolled, and called without packing arguments
         a, b = inputs

@@ -14,17 +14,17 @@ from ..readonly import protected
 from . import contraction as C
 from . import elementwise as E
 from . import index as I
-from .core import OpError, _tensor_class, apply, normalize_axes
+from .core import OpError, apply, normalize_axes, tensor_type
 
 
 def _t(x):
-    Tensor = _tensor_class()
+    Tensor = tensor_type()
     return x if isinstance(x, Tensor) else Tensor(x)
 
 
 def _data(x):
     """A tensor's array; anything else as it is (an ndarray's own ``.data`` is a memoryview of it)."""
-    return x._data if isinstance(x, _tensor_class()) else x
+    return x._data if isinstance(x, tensor_type()) else x
 
 
 def _unary(op):

@@ -27,6 +27,12 @@ class Semiring:
     """
 
     name = "semiring"
+    #: whether the class overrides :meth:`enter` (set for every subclass; the sweep skips the call if not)
+    has_enter = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.has_enter = cls.enter is not Semiring.enter
 
     # -- values -------------------------------------------------------------------------------
     def zeros(self, xp, shape: tuple, dtype) -> Any:
