@@ -266,6 +266,7 @@ def _claim(graph: list) -> list:
 
 
 def _sweep(root: Node, targets: list, seed: Any, semiring, graph: list) -> Sweep:
+    semiring = semiring.for_sweep() if hasattr(semiring, "for_sweep") else semiring
     wanted = set(targets)
     on_path = set(wanted)
     order = []

@@ -379,3 +379,30 @@ def test_paths_include_the_seed_in_every_semiring():
         assert log_path.log_abs_value == pytest.approx(log[x][i]) and log_path.sign == log.sign(x)[i]
         assert [p.value for p in best.paths(x, i)] == sorted(products, key=abs, reverse=True)
         assert "seed x" in str(path)
+
+
+def test_one_semiring_instance_serves_sweeps_in_several_threads():
+    shared = sr.semirings.MaxAbsProduct()
+    rng = np.random.default_rng(1)
+    weights = [sr.tensor(rng.standard_normal((96, 96)), requires_grad=True) for _ in range(3)]
+    x = rng.standard_normal((64, 96))
+
+    def loss(k):
+        return ((x @ weights[k]).tanh() @ weights[k]).sum()
+
+    expected = [sr.trace(loss(k), [weights[k]])[weights[k]].copy() for k in range(3)]
+    got = {}
+    start = threading.Barrier(3)
+
+    def body(k):
+        def run():
+            start.wait()
+            for _ in range(5):
+                got[k] = sr.backward(loss(k), [weights[k]], semiring=shared)[weights[k]]
+
+        return run
+
+    _in_threads(*(body(k) for k in range(3)))
+    for k in range(3):
+        np.testing.assert_array_equal(got[k], expected[k])
+    assert shared._proven_finite is None  # the sweeps' state lived in their own copies

@@ -18,7 +18,8 @@ class Semiring:
 
     To write your own, subclass and implement every method that raises ``NotImplementedError``
     (``zeros``, ``seed``, ``shape``, ``add``, ``scale``, ``sum``, ``matmul``, ``scatter``,
-    ``map``, ``to_array``); ``enter`` and ``result`` have working defaults.
+    ``map``, ``to_array``, and ``one``/``times`` for the laws); ``enter``, ``result`` and
+    ``for_sweep`` have working defaults, ``zero``/``plus`` are ``zeros``/``add`` by their algebraic names.
 
     >>> import semirad as sr
     >>> S = sr.semirings.SumProduct()
@@ -50,6 +51,23 @@ class Semiring:
     def to_array(self, g, dtype) -> Any:
         """The user-facing array of a value (e.g. its value component), cast to ``dtype``."""
         raise self._missing("to_array")
+
+    def one(self, xp, shape: tuple) -> Any:
+        """The ⊗-identity for every element of ``shape`` (a path of product 1 that ends here)."""
+        raise self._missing("one")
+
+    def zero(self, xp, shape: tuple, dtype=np.float64) -> Any:
+        """The ⊕-identity and ⊗-annihilator: :meth:`zeros`, by its algebraic name."""
+        return self.zeros(xp, shape, dtype)
+
+    def times(self, a, b) -> Any:
+        """``a ⊗ b`` of two values, elementwise (the sweep itself only ⊗-multiplies by real edge
+        weights: ``scale(g, w) == times(seed(w), g)``; this is for the laws and for users)."""
+        raise self._missing("times")
+
+    def plus(self, a, b) -> Any:
+        """``a ⊕ b``: :meth:`add`, by its algebraic name."""
+        return self.add(a, b)
 
     # -- the primitives backward rules use --------------------------------------------------
     def add(self, a, b) -> Any:
@@ -83,6 +101,11 @@ class Semiring:
         raise self._missing("map")
 
     # -- hooks of the sweep -------------------------------------------------------------------
+    def for_sweep(self) -> Semiring:
+        """The instance one sweep works with: ``self`` unless the semiring keeps state during a
+        sweep, which then lives in a copy, so one instance may serve sweeps in several threads."""
+        return self
+
     def enter(self, g, node, base: int) -> tuple[Any, Any]:
         """Called once per vertex tensor when its value is complete, before its op's backward.
 

@@ -12,6 +12,7 @@ in recording order, then the lowest C-order flat index within it).
 
 from __future__ import annotations
 
+import copy
 import math
 import weakref
 
@@ -35,15 +36,31 @@ class MaxAbsProduct(Semiring):
     name = "max-abs-product"
     #: check every vertex for NaN/inf (a trace silently compares NaN otherwise)
     check_finite = True
+    #: during a sweep (in the copy :meth:`for_sweep` makes): id -> weakref of values proven finite
+    _proven_finite: dict | None = None
 
     def zeros(self, xp, shape, dtype):
         return xp.zeros(shape, dtype=dtype), xp.full(shape, backend.NO_PATH, dtype=np.int64)
 
     def seed(self, array):
-        self._proven_finite = {}  # id -> weakref of values known finite without a pass over them
         ids = backend.namespace(array).empty(array.shape, dtype=np.int64)
         ids.fill(backend.END)  # (half the µs of xp.full)
         return array, ids
+
+    def one(self, xp, shape):
+        return self.seed(xp.ones(shape))
+
+    def times(self, a, b):
+        """``a ⊗ b``: the product, continuing where ``b``'s path goes (``scale(b, w) == times(seed(w), b)``);
+        no path when either has none."""
+        xp = backend.namespace(a[0], b[0])
+        return a[0] * b[0], xp.where(a[1] == backend.NO_PATH, backend.NO_PATH, b[1])
+
+    def for_sweep(self):
+        """A copy with its own record of values proven finite (the sweep's state stays out of ``self``)."""
+        fresh = copy.copy(self)
+        fresh._proven_finite = {}  # id -> weakref of values known finite without a pass over them
+        return fresh
 
     def shape(self, g):
         return g[0].shape
@@ -91,11 +108,12 @@ class MaxAbsProduct(Semiring):
         out = backend.max_abs_matmul(xp, g[0], g[1], weights)
         # each result is one product g[i, j] * weights[j, k]: a bound on the inputs can spare `enter`
         # its pass over a large result (the weight gradient of a batch-1 dense layer)
+        registry = self._proven_finite
         if (
-            self.check_finite and out[0].size >= backend._PROOF_MIN_ELEMENTS
+            registry is not None and self.check_finite and out[0].size >= backend._PROOF_MIN_ELEMENTS
             and backend.products_finite(xp, g[0], weights, out[0].size)
         ):
-            proven, registry = _whole_memory(out[0]), self.__dict__.setdefault("_proven_finite", {})
+            proven = _whole_memory(out[0])
             key = id(proven)  # the entry goes when the array does (the call runs as it is freed)
             registry[key] = weakref.ref(proven, lambda _, key=key: registry.pop(key, None))
         return out
@@ -134,7 +152,7 @@ class MaxAbsProduct(Semiring):
         """Whether :meth:`matmul` proved ``value``, or the array it is a view of, finite in this
         sweep (values are never written in place during a sweep; numpy and cupy point a view's
         ``base`` at the array that owns the memory, so a view holds only elements of it)."""
-        proven = getattr(self, "_proven_finite", None)
+        proven = self._proven_finite
         if not proven or value.size < backend._PROOF_MIN_ELEMENTS:  # small: a slice at most, checked as usual
             return False
         for candidate in (value, getattr(value, "base", None)):

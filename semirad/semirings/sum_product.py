@@ -39,6 +39,12 @@ class SumProduct(Semiring):
     def add(self, a, b):
         return a + b
 
+    def one(self, xp, shape):
+        return xp.ones(shape)
+
+    def times(self, a, b):
+        return a * b
+
     def edge_weights(self, weights):
         """The real weight each edge carries in this semiring (SumProduct: the partial itself).
 

@@ -5,7 +5,7 @@
 Values are drawn on a dyadic grid, so sums and products are exact and the laws are checked with
 ``==``, ties included.
 
-LogMaxAbs and KBest carry provenance (a code naming where each path goes next; ⊗ keeps the code
+MaxAbsProduct, LogMaxAbs and KBest carry provenance (a code naming where each path goes next; ⊗ keeps the code
 of its right operand, the continuation). With codes as the tie-break every law the sweep relies on
 holds exactly, ties included: ⊕ associative and commutative, ⊗ by an edge distributing over ⊕
 from the left, identities and the annihilating zero. Two laws mix codes of different operands in
@@ -23,7 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from semirad import backend
-from semirad.semirings import Boolean, Count, Entropy, KBest, LogMaxAbs, SumAbs
+from semirad.semirings import Boolean, Count, Entropy, KBest, LogMaxAbs, MaxAbsProduct, SumAbs, SumProduct
 
 N = 4  # elements per value in the law tests
 GRID = [0.25, 0.5, 1.0, 1.5, 2.0, 3.0]
@@ -48,9 +48,25 @@ def ranked_value(S, entries, shape):
 
 
 @st.composite
-def grid_values(draw, S, shape=(N,), offset=0):
-    """A value of ``S`` with every number on the dyadic grid (ranked: unique codes from ``offset``)."""
+def grid_values(draw, S, shape=(N,), offset=0, real_zeros=True):
+    """A value of ``S`` with every number on the dyadic grid (ranked: unique codes from ``offset``;
+    MaxAbsProduct: ids ``offset + C-order index``, as the sweep seeds them, some elements dead ends,
+    and with ``real_zeros`` some real paths of value 0)."""
     size = int(np.prod(shape))
+    if isinstance(S, MaxAbsProduct):
+        signed = st.sampled_from(GRID).flatmap(lambda m: st.sampled_from([m, -m]))
+        kinds = st.sampled_from(["path", "path", "dead"] + (["zero"] if real_zeros else []))
+        values, ids = np.zeros(size), offset + np.arange(size, dtype=np.int64)
+        for i in range(size):
+            kind = draw(kinds)
+            if kind == "path":
+                values[i] = draw(signed)
+            elif kind == "dead":
+                ids[i] = backend.NO_PATH
+        return values.reshape(shape), ids.reshape(shape)
+    if isinstance(S, SumProduct) and type(S) is SumProduct:
+        signed = st.sampled_from([0.0] + GRID).flatmap(lambda m: st.sampled_from([m, -m]))
+        return np.array(draw(st.lists(signed, min_size=size, max_size=size))).reshape(shape)
     if isinstance(S, Boolean):
         return np.array(draw(st.lists(st.booleans(), min_size=size, max_size=size))).reshape(shape)
     if isinstance(S, Count):
@@ -73,8 +89,14 @@ def grid_values(draw, S, shape=(N,), offset=0):
 
 
 def random_ranked(S, rng, offset, shape=(N,)):
-    """A LogMaxAbs/KBest value with continuous magnitudes (no ties) and unique codes."""
+    """A LogMaxAbs/KBest/MaxAbsProduct value with continuous magnitudes (no ties) and unique codes."""
     size = int(np.prod(shape))
+    if isinstance(S, MaxAbsProduct):
+        values = rng.uniform(0.2, 5.0, size) * rng.choice([-1.0, 1.0], size)
+        ids = offset + np.arange(size, dtype=np.int64)
+        dead = rng.random(size) < 0.25
+        values[dead], ids[dead] = 0.0, backend.NO_PATH
+        return values.reshape(shape), ids.reshape(shape)
     codes = iter(rng.permutation(size * S.k) + offset)
 
     def entry():
@@ -96,9 +118,11 @@ def assert_same(S, x, y, close=False):
             np.testing.assert_array_equal(a, b)
 
 
-SEMIRINGS = [Boolean(), Count(), SumAbs(), Entropy(), LogMaxAbs(), KBest(3), KBest(1)]
+SEMIRINGS = [SumProduct(), MaxAbsProduct(), Boolean(), Count(), SumAbs(), Entropy(), LogMaxAbs(), KBest(3), KBest(1)]
 IDS = [repr(S) for S in SEMIRINGS]
 RANKED = [S for S in SEMIRINGS if hasattr(S, "k")]
+#: semirings whose values carry where each path goes next (the last component of a value)
+PROVENANCE = RANKED + [S for S in SEMIRINGS if isinstance(S, MaxAbsProduct)]
 #: the loaded hypothesis profile's budget (tests/conftest.py)
 EXAMPLES = settings.default.max_examples
 law = functools.partial(settings, max_examples=EXAMPLES, deadline=None)
@@ -132,9 +156,9 @@ def test_identities_and_zero(S, data):
     assert_same(S, S.times(zero, a), zero)
     assert_same(S, S.times(a, zero), zero)
     right = S.times(a, one)
-    if S in RANKED:  # a ⊗ one ends at one: the numbers of a, the code of one's path (END)
-        assert_same(S, right[:2], a[:2])
-        assert np.all((right[2] == backend.END) | (right[2] == backend.NO_PATH))
+    if S in PROVENANCE:  # a ⊗ one ends at one: the numbers of a, the code of one's path (END)
+        assert_same(S, right[:-1], a[:-1])
+        assert np.all((right[-1] == backend.END) | (right[-1] == backend.NO_PATH))
     else:
         assert_same(S, right, a)
 
@@ -144,10 +168,12 @@ def test_identities_and_zero(S, data):
 @given(data=st.data())
 def test_times_distributes_over_plus_from_the_left(S, data):
     a, b, c = data.draw(three(S))
+    if isinstance(S, MaxAbsProduct):  # an edge of weight 0 is an edge there: b ⊕ c picks by |value|
+        a = data.draw(grid_values(S, offset=300, real_zeros=False))  # first, a ⊗ b ⊕ a ⊗ c all tie
     assert_same(S, S.times(a, S.add(b, c)), S.add(S.times(a, b), S.times(a, c)))
 
 
-@pytest.mark.parametrize("S", [S for S in SEMIRINGS if S not in RANKED], ids=lambda S: repr(S))
+@pytest.mark.parametrize("S", [S for S in SEMIRINGS if S not in PROVENANCE], ids=lambda S: repr(S))
 @law()
 @given(data=st.data())
 def test_times_is_associative_and_distributes_from_the_right(S, data):
@@ -156,7 +182,7 @@ def test_times_is_associative_and_distributes_from_the_right(S, data):
     assert_same(S, S.times(S.add(b, c), a), S.add(S.times(b, a), S.times(c, a)))
 
 
-@pytest.mark.parametrize("S", RANKED, ids=lambda S: repr(S))
+@pytest.mark.parametrize("S", PROVENANCE, ids=lambda S: repr(S))
 @law()
 @given(seed=st.integers(0, 2**32 - 1))
 def test_ranked_times_is_associative_and_distributes_from_the_right(S, seed):
