@@ -57,21 +57,9 @@ def main(argv=None) -> None:
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "demo":
-        from .analysis import demo
+        from .analysis.demo.cli import main as demo_main
 
-        parser = argparse.ArgumentParser(
-            prog="semirad demo",
-            description=demo.__doc__.split("\n\n")[0],
-            epilog="Writes report.md, results.json, figures (with matplotlib) and "
-            "graph.dot (graph.svg with Graphviz) into --out.",
-        )
-        demo.add_arguments(parser)
-        args = parser.parse_args(argv[1:])
-        try:
-            config = demo.config_from_args(args)
-            demo.run_demo(config, args.out)
-        except (RuntimeError, ValueError) as error:
-            parser.exit(2, f"semirad demo: error: {error}\n")
+        demo_main(argv[1:])
         return
     parser = argparse.ArgumentParser(
         prog="semirad", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from typing import NamedTuple
 
 import numpy as np
@@ -142,6 +143,46 @@ class Trace(Result):
         """The best path from ``tensor[index]`` to the output (``index``: int or tuple)."""
         node = self.node_of(tensor)
         return self._follow(node, _flat_index(node.shape, index), 0)
+
+    def walk(self, start, index, rank: int = 0) -> Iterator[tuple]:
+        """The vertices of the ``rank``-th best path from ``start[index]`` to the output, one hop at a time.
+
+        Yields ``(node, flat, rank)`` per vertex, the start first and the output element last:
+        the graph node, the C-order flat position of the element in it, and the rank of the path
+        continuing from there (always 0 for a plain trace). Nothing is yielded when the element has
+        no path of that rank. Only backpointers are read (no edge weights, unlike :meth:`path`), so
+        walking is cheap. ``start`` is an input tensor of the sweep or any node of its graph
+        (``node_of``), ``index`` an int or a tuple as in :meth:`path`.
+
+        >>> import semirad as sr
+        >>> x = sr.tensor([2.0, -1.0], requires_grad=True, name="x")
+        >>> tr = sr.trace((x * 3.0).sum(), [x])
+        >>> [(node.op_name, flat, rank) for node, flat, rank in tr.walk(x, 1)]
+        [('leaf', 1, 0), ('mul', 1, 0), ('sum', 0, 0)]
+        """
+        from .engine import Node
+
+        node = start if isinstance(start, Node) else self.node_of(start)
+        if node not in self.sweep.kept:
+            raise KeyError(f"{node.describe()} is not a vertex of this sweep")
+        ranks = getattr(self.semiring, "k", 1)
+        if not 0 <= rank < ranks:
+            raise IndexError(f"rank {rank} is out of range for {ranks} path{'s' if ranks > 1 else ''} per element")
+        flat = _flat_index(node.shape, index)
+
+        def hops():
+            here, position, here_rank = node, flat, rank
+            successor = None if here is self.sweep.root else self._hop(here, position, here_rank)
+            if successor is not None and successor[0] == backend.NO_PATH:
+                return
+            yield here, position, here_rank
+            while successor is not None:
+                target, here_rank, _ = successor
+                here, position = self.sweep.locate(target)
+                yield here, position, here_rank
+                successor = None if here is self.sweep.root else self._hop(here, position, here_rank)
+
+        return hops()
 
     def _hop(self, node, flat: int, rank: int) -> tuple:
         """Where the ``rank``-th path leaving ``node[flat]`` goes next, from the kept backpointers.

@@ -11,10 +11,14 @@
   and of components (:func:`across_time`, :func:`depth`, :func:`patterns`).
 * :func:`to_dot` / :func:`write_graph` — the recorded graph with components as clusters and a best
   path highlighted; :mod:`~semirad.analysis.plots` — matplotlib figures (optional extra ``plots``).
+* :class:`ComponentFlow` — the semiring behind :func:`backprop_importance` (it lives in
+  :mod:`semirad.semirings.component_flow`); :mod:`~semirad.analysis.tables` — the text tables;
+  :mod:`~semirad.analysis.demo` — ``semirad demo`` (imported on use).
 
 See ``docs/analysis.md``.
 """
 
+from ..semirings.component_flow import ComponentFlow
 from .compare import Comparison, compare, rankdata, spearman
 from .dataset import DatasetChangedError, DatasetImportance, ResultsFileBusyError, ResultsFileError, over_dataset
 from .dot import to_dot, write_graph
@@ -29,8 +33,9 @@ from .groups import (
     patterns,
     select,
 )
-from .importance import ComponentFlow, ComponentImportance, backprop_importance, component_importance, side_by_side
+from .importance import ComponentImportance, backprop_importance, component_importance
 from .progress import progress_bar
+from .tables import side_by_side
 
 __all__ = [
     "component_importance",

@@ -18,6 +18,9 @@ leaving them, and a path leaves a vertex once for each path entering it plus one
 there. Successors are created after their predecessors, so one pass over the nodes in creation
 order, scattering each node's counts into its successors, counts every edge of every selected
 path: ``O(vertices + edges of the forest)``, never one walk per element.
+
+The text tables are in :mod:`semirad.analysis.tables`; the semiring behind
+:func:`backprop_importance` is :class:`~semirad.semirings.component_flow.ComponentFlow`.
 """
 
 from __future__ import annotations
@@ -28,8 +31,13 @@ import numpy as np
 
 from .. import backend, engine
 from ..paths import Trace
-from ..semirings.base import Semiring
+from ..semirings._ranked_trace import RankedTrace
+from ..semirings.component_flow import ComponentFlow
+from ..semirings.k_best import KBest
+from ..semirings.log_max_abs import LogMaxAbs
+from ..semirings.max_abs import MaxAbsProduct
 from .groups import describe_grouping, grouping, label, parameter_groups
+from .tables import importance_table, side_by_side
 
 __all__ = ["ComponentImportance", "component_importance", "backprop_importance", "side_by_side"]
 
@@ -126,16 +134,7 @@ class ComponentImportance:
 
     def table(self, title: str | None = None) -> str:
         """A text table: one row per component, count and share (and per parameter group)."""
-        if self.groups:  # one column per parameter group, the union first
-            columns = {"all params": self}
-            columns.update({f"{g} params": imp for g, imp in self.groups.items()})
-        else:
-            columns = {self.kind: self}
-        head = title or (
-            f"{self.kind}: {self.paths} paths from {self.elements} elements, "
-            f"{self.total:.6g} edges ({self.mean_edges:.3g} per path)"
-        )
-        return head + "\n" + side_by_side(columns, counts=not self.groups)
+        return importance_table(self, title)
 
     def __str__(self) -> str:
         return self.table()
@@ -167,51 +166,6 @@ class ComponentImportance:
             groups,
             data.get("grouped_by", "None"),
         )
-
-
-def side_by_side(columns: dict, counts: bool = True, by=None) -> str:
-    """A text table of several :class:`ComponentImportance` results: one share column each.
-
-    ``columns`` is ``{header: result}``; rows are the union of their components (in first-seen
-    order); ``counts`` adds the edge counts of the last result; ``by`` regroups all of them first.
-
-    >>> a = ComponentImportance({"x": 3, "y": 1}, 1, 1, "trace")
-    >>> b = ComponentImportance({"x": 1, "y": 1}, 1, 1, "backprop")
-    >>> print(side_by_side({"backprop": b, "trace": a}))
-    component    backprop    trace  trace edges
-    x              50.0 %   75.0 %            3
-    y              50.0 %   25.0 %            1
-    total         100.0 %  100.0 %            4
-    """
-    if by is not None:
-        columns = {h: imp.group(by) for h, imp in columns.items()}
-    rows: list = []
-    for imp in columns.values():
-        for k in imp.counts:
-            if k not in rows:
-                rows.append(k)
-    last_name, last = next(reversed(columns.items()), (None, None))
-    count_head = "edges" if len(columns) == 1 else f"{last_name} edges"
-    width = max([len("component"), len("total")] + [len(r) for r in rows]) + 2
-    widths = [max(9, len(h) + 2) for h in columns]
-    header = "component".ljust(width) + "".join(h.rjust(w) for h, w in zip(columns, widths))
-    if counts and last is not None:
-        header += count_head.rjust(max(11, len(count_head) + 2))
-    lines = [header]
-    for r in rows + ["total"]:
-        line = r.ljust(width)
-        for imp, w in zip(columns.values(), widths):
-            share = (1.0 if imp.total else 0.0) if r == "total" else imp.shares.get(r, 0.0)
-            line += f"{100 * share:.1f} %".rjust(w)
-        if counts and last is not None:
-            n = last.total if r == "total" else last.counts.get(r, 0.0)
-            line += _format_count(n).rjust(max(11, len(count_head) + 2))
-        lines.append(line)
-    return "\n".join(lines)
-
-
-def _format_count(n: float) -> str:
-    return str(int(round(n))) if float(n).is_integer() else f"{n:.1f}"
 
 
 # -- the linear-time count over a path forest -------------------------------------------------------
@@ -354,6 +308,30 @@ def _scatter_add(out: np.ndarray, targets: np.ndarray, values, bounds: tuple | N
         np.add.at(out, targets, values.copy() if np.may_share_memory(values, out) else values)
 
 
+def _backpointer_layout(result) -> str:
+    """How the sweep behind ``result`` keeps its backpointers (``sweep.kept[node]``).
+
+    ``"codes"`` for a :class:`~semirad.semirings._ranked_trace.RankedTrace` (``LogMaxAbs``,
+    ``KBest``): an array ``(k,) + node.shape`` of codes ``gid * k + rank``; ``"ids"`` for any
+    other :class:`~semirad.paths.Trace` (``sr.trace``): an array of ``node.shape`` holding the global
+    id of the next vertex. Anything else keeps no paths: a ``TypeError``.
+
+    >>> import semirad as sr
+    >>> x = sr.tensor([1.0], requires_grad=True)
+    >>> k_best = sr.backward(x * 2.0, [x], sr.semirings.KBest(2))
+    >>> _backpointer_layout(sr.trace(x * 2.0, [x])), _backpointer_layout(k_best)
+    ('ids', 'codes')
+    """
+    if isinstance(result, RankedTrace):  # a Trace too, with other backpointers: test it first
+        return "codes"
+    if isinstance(result, Trace):
+        return "ids"
+    raise TypeError(
+        f"component importance needs the result of a path-capable semiring (sr.trace, LogMaxAbs, KBest), "
+        f"got {type(result).__name__} of {result.semiring!r}"
+    )
+
+
 def _backpointers(result):
     """``(k, codes_of)``: the number of ranks and a function giving a node's successor states.
 
@@ -363,8 +341,7 @@ def _backpointers(result):
     ``"F"`` for the Fortran order of the node's shape (``k == 1`` only; what a transposed
     backpointer array is in memory, so it is read without a copy).
     """
-    from ..semirings._ranked_trace import RankedTrace
-
+    layout = _backpointer_layout(result)
     kept = result.sweep.kept
 
     def flat(ids):
@@ -374,7 +351,7 @@ def _backpointers(result):
             return ids.ravel(order="F"), "F"
         return ids.reshape(-1), None
 
-    if isinstance(result, RankedTrace):
+    if layout == "codes":
         k = int(result.semiring.k)
 
         def codes_of(node):
@@ -384,27 +361,35 @@ def _backpointers(result):
             return np.ascontiguousarray(codes.reshape(k, -1).T).reshape(-1), None
 
         return k, codes_of
-    if isinstance(result, Trace) and type(result)._hop is Trace._hop:
 
-        def ids_of(node):
-            return flat(backend.to_numpy(kept[node]))
+    def ids_of(node):
+        ids = backend.to_numpy(kept[node])
+        if ids.shape != node.shape:
+            raise TypeError(
+                f"{type(result).__name__} keeps backpointers of shape {ids.shape} for {node.describe()}: "
+                "not one next-vertex id per element, which is all component importance can read"
+            )
+        return flat(ids)
 
-        return 1, ids_of
-    raise TypeError(
-        f"component importance needs the result of a path-capable semiring (sr.trace, LogMaxAbs, KBest), "
-        f"got {type(result).__name__} of {result.semiring!r}"
-    )
+    return 1, ids_of
 
 
 def _kind(result) -> str:
-    name = type(result.semiring).__name__
-    if name == "MaxAbsProduct":
-        return "trace"
-    if name == "KBest":
-        return f"k-best({result.semiring.k})"
-    if name == "LogMaxAbs":
+    """What :func:`component_importance` counted, for ``ComponentImportance.kind``.
+
+    >>> import semirad as sr
+    >>> x = sr.tensor([1.0], requires_grad=True)
+    >>> _kind(sr.trace(x * 2.0, [x])), _kind(sr.backward(x * 2.0, [x], sr.semirings.KBest(3)))
+    ('trace', 'k-best(3)')
+    """
+    semiring = result.semiring
+    if isinstance(semiring, KBest):
+        return f"k-best({semiring.k})"
+    if isinstance(semiring, LogMaxAbs):
         return "trace (log)"
-    return result.semiring.name
+    if isinstance(semiring, MaxAbsProduct):
+        return "trace"
+    return semiring.name
 
 
 def _channels(result, params):
@@ -504,95 +489,3 @@ def backprop_importance(output, params=None, group=None, seed=None) -> Component
     if groups:
         top.groups = {g: summarize(pairs) for g, pairs in groups.items()}
     return top
-
-
-class ComponentFlow(Semiring):
-    """SumAbs with one extra channel per component group: a value has shape ``(1 + C,) + shape``.
-
-    Channel 0 is ``P(v) = Σ_paths |product|`` (SumAbs); channel ``1 + c`` is
-    ``R_c(v) = Σ_paths |product| · (number of the path's edges in group c)``. Both are sums over
-    paths of products, so every primitive is SumAbs's applied to each channel; the one addition is
-    :meth:`enter`: when node ``w`` of group ``c`` is complete, ``R_c(w) += P(w)``, which counts the
-    edges into ``w`` (consumed by ``w``'s op) once for every path through them. ``R_c / P`` is then
-    the expected number of edges in ``c`` of a path drawn with probability proportional to
-    ``|product|``.
-
-    :func:`backprop_importance` runs it; ``sr.backward(loss, inputs, semiring=ComponentFlow(...))``
-    gives the raw channels.
-    """
-
-    name = "component-flow"
-
-    def __init__(self, channel_of: dict, channels: int):
-        self.channel_of = channel_of
-        self.channels = int(channels)
-
-    def zeros(self, xp, shape, dtype):
-        return xp.zeros((self.channels + 1,) + tuple(shape))
-
-    def seed(self, array):
-        xp = backend.namespace(array)
-        out = xp.zeros((self.channels + 1,) + tuple(array.shape))
-        out[0] = xp.abs(array)
-        return out
-
-    def shape(self, g):
-        return tuple(g.shape[1:])
-
-    def to_array(self, g, dtype):
-        return g
-
-    def add(self, a, b):
-        return a + b
-
-    def scale(self, g, weights):
-        xp = backend.namespace(g)
-        w = xp.abs(weights) if backend.is_array(weights) else abs(weights)
-        extra = getattr(w, "ndim", 0) - (g.ndim - 1)
-        if extra > 0:
-            g = g.reshape((g.shape[0],) + (1,) * extra + g.shape[1:])
-        return g * w
-
-    def sum(self, g, axes, keepdims=False):
-        ndim = g.ndim - 1
-        axes = tuple(sorted(a % ndim + 1 for a in axes)) if ndim else ()
-        if not axes:
-            return g
-        return g.sum(axis=axes, keepdims=keepdims)
-
-    def matmul(self, g, weights):
-        xp = backend.namespace(g, weights)
-        w = xp.abs(weights)
-        extra = (w.ndim - 2) - (g.ndim - 3)
-        if extra > 0:
-            g = g.reshape((g.shape[0],) + (1,) * extra + g.shape[1:])
-        return g @ w
-
-    def scatter(self, g, index, shape, unique):
-        xp = backend.namespace(g)
-        size = int(np.prod(shape, dtype=np.int64))
-        if unique:
-            out = xp.zeros((g.shape[0],) + tuple(shape))
-            for c in range(g.shape[0]):
-                out[c][index] = g[c]
-            return out
-        positions = backend.flat_positions(xp, shape, index)
-        rows = [
-            backend.scatter_add(xp, positions, xp.broadcast_to(g[c], positions.shape), size) for c in range(g.shape[0])
-        ]
-        return xp.stack(rows).reshape((g.shape[0],) + tuple(shape))
-
-    def map(self, g, fn):
-        xp = backend.namespace(g)
-        return xp.stack([fn(g[c]) for c in range(g.shape[0])])
-
-    def enter(self, g, node, base):
-        c = self.channel_of.get(node)
-        if c is None or node.op is None:
-            return g, None
-        out = g.copy()
-        out[1 + c] += out[0]
-        return out, None
-
-    def __repr__(self) -> str:
-        return f"ComponentFlow({self.channels} groups)"

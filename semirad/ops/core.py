@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend, engine
+from ..axes import canonical_axes
 from ..engine import Context
 from ..readonly import protected
 
@@ -178,15 +179,12 @@ _LEADING = [tuple(range(k)) for k in range(8)]
 
 
 def normalize_axes(axis, ndim: int, op_name: str, shape: tuple) -> tuple:
-    """``axis`` (None, int or tuple) as a sorted tuple of non-negative axes, checked."""
-    if axis is None:
-        return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
-    out = []
-    for a in axes:
-        if not -ndim <= a < ndim:
-            raise OpError(f"{op_name}: axis {a} is out of range for shape {shape}")
-        out.append(int(a) % ndim)
-    if len(set(out)) != len(out):
-        raise OpError(f"{op_name}: repeated axis in {axis} for shape {shape}")
-    return tuple(sorted(out))
+    """``axis`` (None, int or tuple) as a sorted tuple of non-negative axes, checked; the error names the op.
+
+    >>> normalize_axes(-1, 2, "sum", (3, 4))
+    (1,)
+    """
+    try:
+        return canonical_axes(axis, ndim)
+    except ValueError as error:
+        raise OpError(f"{op_name}: {error} for shape {shape}") from None

@@ -10,6 +10,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..axes import canonical_axes
 from ..readonly import protected
 from . import contraction as C
 from . import elementwise as E
@@ -198,7 +199,11 @@ def transpose(x, *axes):
         axes = tuple(axes[0])
     if not axes:
         axes = tuple(reversed(range(x.ndim)))
-    if sorted(a % x.ndim if -x.ndim <= a < x.ndim else a for a in axes) != list(range(x.ndim)):
+    try:
+        complete = len(axes) == x.ndim and len(canonical_axes(axes, x.ndim)) == x.ndim
+    except ValueError:
+        complete = False
+    if not complete:
         raise OpError(f"transpose: axes {axes} are not a permutation of the axes of shape {x.shape}")
     return apply(I.TRANSPOSE, x, axes=tuple(int(a) % x.ndim for a in axes))
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
+from ..axes import canonical_axes
 from .base import Semiring, check_finite
 
 _CHUNK_ELEMENTS = 1 << 22
@@ -144,7 +145,7 @@ class Ranked(Semiring):
     def sum(self, g, axes, keepdims=False):
         xp = backend.namespace(g[0])
         ndim = g[0].ndim - 1
-        axes = tuple(sorted(a % ndim for a in axes)) if ndim else ()
+        axes = canonical_axes(axes, ndim)
         if not axes:
             return g
         shape = g[0].shape[1:]

@@ -96,6 +96,22 @@ class Semiring:
         """``out = zeros(shape); out[index] ⊕= g``; ``unique`` promises no repeated targets."""
         raise self._missing("scatter")
 
+    def scatter_unique(self, g, index, shape: tuple) -> Any:
+        """:meth:`scatter` where no target repeats: ``zeros(shape)`` with ``g`` written at ``index``,
+        every component alike (nothing meets, so no ⊕). The one definition the semirings share.
+
+        >>> import semirad as sr
+        >>> S = sr.semirings.MaxAbsProduct()
+        >>> value, ids = S.scatter_unique((np.array([2.0]), np.array([7])), (np.array([1]),), (3,))
+        >>> value.tolist(), ids.tolist() == [backend.NO_PATH, 7, backend.NO_PATH]
+        ([0.0, 2.0, 0.0], True)
+        """
+        first = g[0] if isinstance(g, tuple) else g
+        out = self.zeros(backend.namespace(first), shape, first.dtype)
+        for target, part in zip(out, g) if isinstance(out, tuple) else [(out, g)]:
+            target[index] = part
+        return out
+
     def map(self, g, fn: Callable) -> Any:
         """Apply an index map ``fn`` (reshape, transpose, slice, broadcast...) to every component."""
         raise self._missing("map")

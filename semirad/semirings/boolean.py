@@ -51,11 +51,10 @@ class Boolean(Semiring):
         return (g.astype(np.float32) @ _nonzero(xp, weights).astype(np.float32)) > 0
 
     def scatter(self, g, index, shape, unique):
+        if unique:
+            return self.scatter_unique(g, index, shape)
         xp = backend.namespace(g)
         out = xp.zeros(shape, dtype=bool)
-        if unique:
-            out[index] = g
-            return out
         positions = backend.flat_positions(xp, shape, index)
         hits = positions[xp.broadcast_to(g, positions.shape)]
         out.reshape(-1)[hits] = True

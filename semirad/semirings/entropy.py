@@ -81,12 +81,9 @@ class Entropy(Semiring):
         return p @ a, r @ a - p @ (a * log)
 
     def scatter(self, g, index, shape, unique):
-        xp = backend.namespace(g[0])
         if unique:
-            out = self.zeros(xp, shape, None)
-            for o, t in zip(out, g, strict=True):
-                o[index] = t
-            return out
+            return self.scatter_unique(g, index, shape)
+        xp = backend.namespace(g[0])
         size = int(np.prod(shape, dtype=np.int64))
         positions = backend.flat_positions(xp, shape, index)
         return tuple(

@@ -19,6 +19,7 @@ import weakref
 import numpy as np
 
 from .. import backend
+from ..axes import canonical_axes
 from .base import Semiring, check_finite
 
 
@@ -80,7 +81,7 @@ class MaxAbsProduct(Semiring):
     def sum(self, g, axes, keepdims=False):
         value, ids = g
         xp = backend.namespace(value)
-        axes = tuple(sorted(a % value.ndim for a in axes))
+        axes = canonical_axes(axes, value.ndim)
         if not axes:
             return g
         full = value.shape
@@ -119,14 +120,10 @@ class MaxAbsProduct(Semiring):
         return out
 
     def scatter(self, g, index, shape, unique):
+        if unique:
+            return self.scatter_unique(g, index, shape)
         value, ids = g
         xp = backend.namespace(value)
-        if unique:
-            out_v = xp.zeros(shape, dtype=value.dtype)
-            out_i = xp.full(shape, backend.NO_PATH, dtype=np.int64)
-            out_v[index] = value
-            out_i[index] = ids
-            return out_v, out_i
         size = int(np.prod(shape, dtype=np.int64))
         positions = backend.flat_positions(xp, shape, index)
         value = xp.broadcast_to(value, positions.shape)

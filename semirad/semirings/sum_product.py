@@ -93,11 +93,9 @@ class SumProduct(Semiring):
         return backend.matmul(g, weights)
 
     def scatter(self, g, index, shape, unique):
-        xp = backend.namespace(g)
         if unique:
-            out = xp.zeros(shape, dtype=g.dtype)
-            out[index] = g
-            return out
+            return self.scatter_unique(g, index, shape)
+        xp = backend.namespace(g)
         size = int(np.prod(shape, dtype=np.int64))
         positions = backend.flat_positions(xp, shape, index)
         return backend.scatter_add(xp, positions, xp.broadcast_to(g, positions.shape), size).reshape(shape)

@@ -112,3 +112,14 @@ def test_task_and_accuracy_helpers():
         demo.dyck_batch(np.random.default_rng(0), 1, 5)
     model = demo.BracketLM(2, 3)
     assert 0.0 <= demo.closing_accuracy(model, seqs) <= 1.0
+
+
+
+def test_the_cli_entry_point_parses_like_semirad_demo_and_exits_2_on_a_bad_configuration(tmp_path):
+    args = demo.cli.build_parser().parse_args([*TINY, "--out", str(tmp_path)])
+    config = demo.config_from_args(args)
+    assert (config.steps, config.hidden, config.probe, config.progress, config.verify) == (6, 4, 3, False, True)
+    with pytest.raises(SystemExit) as stop:  # an odd string length: the run stops before training
+        demo.main(["--length", "5", "--steps", "0", "--no-progress", "--out", str(tmp_path / "bad")])
+    assert stop.value.code == 2
+    assert not (tmp_path / "bad" / "results.json").exists()
