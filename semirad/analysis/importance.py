@@ -30,8 +30,7 @@ import math
 import numpy as np
 
 from .. import backend, engine
-from ..paths import Trace
-from ..semirings._ranked_trace import RankedTrace
+from ..paths import RankedTrace, Trace
 from ..semirings.component_flow import ComponentFlow
 from ..semirings.k_best import KBest
 from ..semirings.log_max_abs import LogMaxAbs
@@ -311,7 +310,7 @@ def _scatter_add(out: np.ndarray, targets: np.ndarray, values, bounds: tuple | N
 def _backpointer_layout(result) -> str:
     """How the sweep behind ``result`` keeps its backpointers (``sweep.kept[node]``).
 
-    ``"codes"`` for a :class:`~semirad.semirings._ranked_trace.RankedTrace` (``LogMaxAbs``,
+    ``"codes"`` for a :class:`~semirad.paths.RankedTrace` (``LogMaxAbs``,
     ``KBest``): an array ``(k,) + node.shape`` of codes ``gid * k + rank``; ``"ids"`` for any
     other :class:`~semirad.paths.Trace` (``sr.trace``): an array of ``node.shape`` holding the global
     id of the next vertex. Anything else keeps no paths: a ``TypeError``.

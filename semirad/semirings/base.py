@@ -28,6 +28,9 @@ class Semiring:
     """
 
     name = "semiring"
+    #: what :meth:`result` makes of a sweep; :mod:`semirad.paths` registers its path-following
+    #: results for the path-capable semirings (the semirings never import it)
+    result_class: type = None  # Result, set below
     #: whether the class overrides :meth:`enter` (set for every subclass; the sweep skips the call if not)
     has_enter = False
 
@@ -131,8 +134,8 @@ class Semiring:
         return g, None
 
     def result(self, sweep) -> Result:
-        """Wrap a finished sweep into the object ``sr.backward`` returns."""
-        return Result(sweep)
+        """Wrap a finished sweep into the object ``sr.backward`` returns: a :attr:`result_class`."""
+        return self.result_class(sweep)
 
     def _missing(self, what: str) -> NotImplementedError:
         return NotImplementedError(f"semiring {self.name!r} does not implement {what}()")
@@ -196,3 +199,6 @@ def check_finite(xp, values, node) -> None:
             f"non-finite value {backend.to_numpy(values[first])} reaches the sweep at element {first} "
             f"of {node.describe()}: check the forward values and edge weights of the ops around it"
         )
+
+
+Semiring.result_class = Result

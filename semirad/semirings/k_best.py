@@ -34,7 +34,3 @@ class KBest(Ranked):
         key, sign, _ = g
         return (sign * key).astype(dtype, copy=False)
 
-    def result(self, sweep):
-        from ._ranked_trace import KBestResult
-
-        return KBestResult(sweep)

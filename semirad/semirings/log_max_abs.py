@@ -38,10 +38,6 @@ class LogMaxAbs(Ranked):
         """``log |best product|`` (float64 whatever ``dtype``: its point is range, not storage)."""
         return g[0][0].copy()
 
-    def result(self, sweep):
-        from ._ranked_trace import LogMaxAbsTrace
-
-        return LogMaxAbsTrace(sweep)
 
     def __repr__(self) -> str:
         return "LogMaxAbs()"

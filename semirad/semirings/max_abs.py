@@ -158,8 +158,6 @@ class MaxAbsProduct(Semiring):
                 return True
         return False
 
-    def result(self, sweep):
-        return _trace_class()(sweep)
 
 
 def _whole_memory(array):
@@ -174,16 +172,3 @@ def _whole_memory(array):
     ):
         return base
     return array
-
-
-_TRACE = None
-
-
-def _trace_class():
-    """:class:`semirad.paths.Trace`, imported on first use (``paths`` imports the semirings)."""
-    global _TRACE
-    if _TRACE is None:
-        from ..paths import Trace
-
-        _TRACE = Trace
-    return _TRACE

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .config import DemoConfig
+from .config import DESCRIPTION, DemoConfig
 
 EPILOG = "Writes report.md, results.json, figures (with matplotlib) and graph.dot (graph.svg with Graphviz) into --out."
 
@@ -84,9 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     >>> build_parser().prog
     'semirad demo'
     """
-    from . import __doc__ as package_doc
-
-    parser = argparse.ArgumentParser(prog="semirad demo", description=package_doc.split("\n\n")[0], epilog=EPILOG)
+    parser = argparse.ArgumentParser(prog="semirad demo", description=DESCRIPTION, epilog=EPILOG)
     add_arguments(parser)
     return parser
 

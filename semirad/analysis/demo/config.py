@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: the one-line description ``semirad demo --help`` shows (the package docstring's first paragraph)
+DESCRIPTION = "``semirad demo``: train a small LSTM language model, trace it as it learns, write a report."
 #: elements per parameter in the top lists of ``compare`` (by ``|grad|`` and by ``|trace|``)
 COMPARE_TOP = 5
 #: fresh strings the final closing accuracy is measured on

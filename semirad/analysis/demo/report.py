@@ -22,7 +22,7 @@ from .config import COMPARE_TOP, TEST_STRINGS
 from .task import TOKENS
 
 if TYPE_CHECKING:
-    from .run import DemoFindings
+    from .findings import DemoFindings
 
 RECURRENT_WEIGHT = "lstm.weight_hh_l0"  # the weight whose best paths the report shows
 

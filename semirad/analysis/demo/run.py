@@ -8,7 +8,6 @@ the report (:mod:`.report`). Nothing here formats or writes files, except the re
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path as FilePath
 
 import numpy as np
@@ -16,53 +15,17 @@ import numpy as np
 from ... import backend
 from ...api import trace as _trace
 from ...optim import Adam
-from ...paths import Path
 from ...rng import manual_seed
-from ...tensor import Tensor
-from ..compare import Comparison, compare
+from ..compare import compare
 from ..dataset import DatasetImportance, over_dataset
 from ..groups import across_time, by_module
-from ..importance import ComponentImportance, backprop_importance, component_importance
+from ..importance import backprop_importance, component_importance
 from ..progress import progress_bar
 from .checks import count_check
 from .config import CHECKPOINT_TEST_STRINGS, COMPARE_TOP, TEST_STRINGS, DemoConfig
+from .findings import DemoFindings
 from .report import write_report
 from .task import TOKENS, BracketLM, closing_accuracy, dyck_batch, lm_loss
-
-
-@dataclass
-class DemoFindings:
-    """What a demo run found: the numbers and objects the report is made of.
-
-    ``history`` has one entry per checkpoint under ``step``, ``loss`` (probe batch), ``accuracy``
-    (closing accuracy) and ``trace`` / ``backprop`` (importance dicts, time steps merged);
-    ``seconds`` has ``train``, ``checkpoints``, ``final_trace`` and ``final_importance``.
-    ``best_path`` is the best path of the strongest element ``best_index`` of the recurrent weight
-    ``best_param`` on the probe batch; ``graph_output`` / ``graph_path`` are a small graph (one
-    short string) and the best path from its strongest recurrent element ``graph_index``.
-    """
-
-    config: DemoConfig
-    started: float
-    parameters: int
-    losses: list
-    history: dict
-    seconds: dict
-    probe_loss: float
-    closing_accuracy: float
-    trace: ComponentImportance
-    trace_full: ComponentImportance
-    backprop: ComponentImportance
-    by_group: ComponentImportance
-    comparison: Comparison
-    check: dict
-    best_param: str | None
-    best_index: tuple
-    best_path: Path
-    dataset: DatasetImportance
-    graph_output: Tensor
-    graph_path: Path
-    graph_index: tuple
 
 
 def run_demo(config: DemoConfig, out_dir, say=print) -> dict:
