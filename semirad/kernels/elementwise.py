@@ -16,6 +16,8 @@ element.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit, types
 
@@ -134,3 +136,40 @@ def largest_magnitude(x):
 #: file, which holds its constants, is what numba's cache checks); no ZeroDivisionError branch, so
 #: the loop vectorizes
 tanh = njit(cache=True, boundscheck=False, error_model="numpy")(tanh_loop)
+
+
+def _sigmoid_signature(dtype, inputs):
+    flat = types.Array(dtype, 1, "C", readonly=True)
+    return types.void(*(flat,) * inputs, types.float64, types.Array(dtype, 1, "C"))
+
+
+@njit([_sigmoid_signature(types.float32, 1), _sigmoid_signature(types.float64, 1)],
+      cache=True, boundscheck=False, error_model="numpy")
+def sigmoid(x, low, out):
+    """``out = sigmoid(x)`` over flat float32/float64 arrays, in float64 with the operations of
+    :func:`semirad.backend.sigmoid_reference` in the same order: ``exp(x)`` below ``low``, else
+    ``1 / (1 + exp(-x))``. One call of the C library's ``exp`` per element (numba does not vectorize
+    it); what it saves over numpy is the other passes."""
+    for i in range(x.size):
+        v = np.float64(x[i])
+        out[i] = math.exp(v) if v < low else 1.0 / (1.0 + math.exp(-v))
+
+
+@njit([_sigmoid_signature(types.float32, 2), _sigmoid_signature(types.float64, 2)],
+      cache=True, boundscheck=False, error_model="numpy")
+def sigmoid_partial(x, y, far, out):
+    """``out = sigmoid'(x)`` from ``x`` and ``y = sigmoid(x)`` (flat arrays of one float dtype), in
+    float64 with the operations of :func:`semirad.backend.sigmoid_partial_reference` in the same order:
+    ``(1 - y) y`` everywhere, the elements past ``far`` noted without a branch (on inputs of random
+    sign a branch costs about an ``exp``), then ``e / (1 + e)**2`` with ``e = exp(-x)`` for those."""
+    beyond = np.empty(x.size, dtype=np.int64)
+    count = 0
+    for i in range(x.size):
+        s = np.float64(y[i])
+        out[i] = (1.0 - s) * s
+        beyond[count] = i
+        count += np.float64(x[i]) > far
+    for j in range(count):
+        e = math.exp(-np.float64(x[beyond[j]]))
+        d = 1.0 + e
+        out[beyond[j]] = e / (d * d)

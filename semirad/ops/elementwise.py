@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
-from ..backend import one_minus_square, times_one_minus
+from ..backend import one_minus_square
 from .core import Op, unbroadcast
 
 
@@ -101,8 +101,7 @@ EXP     = Unary("exp",     lambda xp, x: xp.exp(x),                 lambda xp, x
 LOG     = Unary("log",     lambda xp, x: xp.log(x),                 lambda xp, x, y: 1.0 / x, fresh=True)
 TANH    = Unary("tanh",    lambda xp, x: backend.tanh(xp, x),
                            lambda xp, x, y: one_minus_square(xp, y), fresh=True)
-SIGMOID = Unary("sigmoid", lambda xp, x: 0.5 * (1.0 + backend.tanh(xp, 0.5 * x)),
-                           lambda xp, x, y: times_one_minus(xp, y), fresh=True)  # 1 - y*y and y*(1-y): one pass
+SIGMOID = Unary("sigmoid", backend.sigmoid,                         backend.sigmoid_partial, fresh=True)
 RELU    = Unary("relu",    lambda xp, x: xp.maximum(x, 0),          lambda xp, x, y: _as(x > 0, y), fresh=True)
 ABS     = Unary("abs",     lambda xp, x: xp.abs(x),                 lambda xp, x, y: xp.sign(x), fresh=True)
 SQRT    = Unary("sqrt",    lambda xp, x: xp.sqrt(x),                lambda xp, x, y: 0.5 / y, fresh=True)
