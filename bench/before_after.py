@@ -41,7 +41,8 @@ def kernel_figures(repeats: int = 5) -> list:
     import numpy as np
     from threadpoolctl import threadpool_limits
 
-    from semirad import backend, kernels
+    from semirad import kernels
+    from semirad.semirings.max_abs import dispatch, reference
 
     threadpool_limits(1)
     if not kernels.AVAILABLE:
@@ -67,9 +68,9 @@ def kernel_figures(repeats: int = 5) -> list:
             ids = np.arange(m * n).reshape(m, n)
             blas = _median(lambda v=v, w=w: v @ w, repeats)
             with kernels.using("numba"):
-                fast = _median(lambda v=v, w=w, ids=ids: backend.max_abs_matmul(np, v, ids, w), repeats)
+                fast = _median(lambda v=v, w=w, ids=ids: dispatch.matmul(np, v, ids, w), repeats)
             ref = _median(
-                lambda v=v, w=w, ids=ids: backend.max_abs_matmul_reference(np, v, ids, w), max(1, repeats // 2)
+                lambda v=v, w=w, ids=ids: reference.matmul(np, v, ids, w), max(1, repeats // 2)
             )
             rows.append({
                 "shape": f"({m}x{n}) @ ({n}x{p})", "what": what, "dtype": np.dtype(dtype).name,

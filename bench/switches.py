@@ -5,14 +5,14 @@ call, so both columns (and PyTorch, where the switch concerns backprop) are time
 one run, with the allocator setting and thread limits of ``python -m bench``:
 
 * ``proof``: a max-abs contraction's result proven finite from its operands
-  (``backend.products_finite``) against the trace's pass over it;
+  (``semirings.max_abs.dispatch.products_finite``) against the trace's pass over it;
 * ``threshold``: the elementwise numba kernels from 2^11 elements against 2^14;
 * ``one_row``: the vector-matrix kernel (``kernels.max_abs._one_row``) against the general kernel;
 * ``small``: the eighth round's small products and sums: one compiled call for a max-abs product
   of two matrices below 2^17 products (2^20 on one numba thread) and for MaxAbsProduct's sum
   (``kernels.max_abs._small``, ``max_abs_sum_rows``), against the general kernel's dispatch and
   numpy's argmax;
-* ``add``: the ninth round's MaxAbsProduct ``⊕`` in one compiled pass (``backend.max_abs_add``)
+* ``add``: the ninth round's MaxAbsProduct ``⊕`` in one compiled pass (``semirings.max_abs.dispatch.add``)
   against numpy's eight steps, on random diamond graphs (whose branches meet) and on the demo's
   LSTM (whose time steps are slices of one input projection).
 
@@ -39,25 +39,25 @@ def _patched(obj, name: str, value):
 
 
 def _originals() -> dict:
-    from semirad import backend
     from semirad.kernels import max_abs
+    from semirad.semirings.max_abs import dispatch
 
-    return {"products_finite": backend.products_finite, "_one_row": max_abs._one_row}
+    return {"products_finite": dispatch.products_finite, "_one_row": max_abs._one_row}
 
 
 _ORIGINAL = _originals()
 
 
 def _switch_proof(on: bool):
-    from semirad import backend
+    from semirad.semirings.max_abs import dispatch
 
-    return _patched(backend, "products_finite", _ORIGINAL["products_finite"] if on else (lambda *args: False))
+    return _patched(dispatch, "products_finite", _ORIGINAL["products_finite"] if on else (lambda *args: False))
 
 
 def _switch_threshold(on: bool):
-    from semirad import backend
+    from semirad import fast
 
-    return _patched(backend, "_FUSED_MIN_ELEMENTS", 1 << 11 if on else 1 << 14)
+    return _patched(fast, "_FUSED_MIN_ELEMENTS", 1 << 11 if on else 1 << 14)
 
 
 def _switch_one_row(on: bool):
@@ -75,21 +75,21 @@ def _switch_one_row(on: bool):
 
 @contextlib.contextmanager
 def _switch_small(on: bool):
-    from semirad import backend
     from semirad.kernels import max_abs
+    from semirad.semirings.max_abs import dispatch
 
     with contextlib.ExitStack() as stack:
         if not on:
             stack.enter_context(_patched(max_abs, "SMALL_MAX_WORK", 0))
             stack.enter_context(_patched(max_abs, "get_num_threads", lambda: 2))  # the parallel kernel, as before
-            stack.enter_context(_patched(backend, "max_abs_sum_rows", lambda xp, values, ids: None))
+            stack.enter_context(_patched(dispatch, "sum_rows", lambda xp, values, ids: None))
         yield
 
 
 def _switch_add(on: bool):
-    from semirad import backend
+    from semirad.semirings.max_abs import dispatch
 
-    return contextlib.nullcontext() if on else _patched(backend, "_common_layout", lambda *arrays: None)
+    return contextlib.nullcontext() if on else _patched(dispatch, "_common_layout", lambda *arrays: None)
 
 
 def _lstm(batch: int, length: int, hidden: int):

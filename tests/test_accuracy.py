@@ -39,7 +39,8 @@ import numpy as np
 import pytest
 
 import semirad as sr
-from semirad import _tanh, backend, kernels
+from semirad import fast, kernels
+from semirad.kernels import tanh as _tanh
 
 PRECISION = 256
 DTYPES = [np.float64, np.float32]
@@ -382,7 +383,7 @@ def assert_same_bits_where_exp_agrees(got, want, agrees):
 def exp_arguments(x: np.ndarray) -> tuple:
     """What the sigmoid and its partial take ``exp`` of, per element."""
     x64 = x.astype(np.float64)
-    return np.where(x64 < backend._SIGMOID_LOW, x64, -x64), np.where(x64 > backend._SIGMOID_FAR, -x64, 0.0)
+    return np.where(x64 < fast._SIGMOID_LOW, x64, -x64), np.where(x64 > fast._SIGMOID_FAR, -x64, 0.0)
 
 
 @needs_numba
@@ -393,11 +394,11 @@ def test_the_kernels_give_the_references_bits(dtype):
     x = sigmoid_inputs(dtype)
     forward_args, partial_args = exp_arguments(x)
     y, w = np.empty_like(x), np.empty_like(x)
-    elementwise.sigmoid(x, backend._SIGMOID_LOW, y)
-    want = backend.sigmoid_reference(np, x)
+    elementwise.sigmoid(x, fast._SIGMOID_LOW, y)
+    want = fast.sigmoid_reference(np, x)
     assert_same_bits_where_exp_agrees(y, want, exp_agrees(forward_args))
-    elementwise.sigmoid_partial(x, want, backend._SIGMOID_FAR, w)
-    assert_same_bits_where_exp_agrees(w, backend.sigmoid_partial_reference(np, x, want), exp_agrees(partial_args))
+    elementwise.sigmoid_partial(x, want, fast._SIGMOID_FAR, w)
+    assert_same_bits_where_exp_agrees(w, fast.sigmoid_partial_reference(np, x, want), exp_agrees(partial_args))
 
 
 @needs_numba
@@ -409,22 +410,22 @@ def test_the_kernels_in_plain_python_give_the_references_bits(dtype):
     x = sigmoid_inputs(dtype, 2000)
     forward_args, partial_args = exp_arguments(x)
     y, w = np.empty_like(x), np.empty_like(x)
-    elementwise.sigmoid.py_func(x, backend._SIGMOID_LOW, y)
-    want = backend.sigmoid_reference(np, x)
+    elementwise.sigmoid.py_func(x, fast._SIGMOID_LOW, y)
+    want = fast.sigmoid_reference(np, x)
     assert_same_bits_where_exp_agrees(y, want, exp_agrees(forward_args))
-    elementwise.sigmoid_partial.py_func(x, want, backend._SIGMOID_FAR, w)
-    assert_same_bits_where_exp_agrees(w, backend.sigmoid_partial_reference(np, x, want), exp_agrees(partial_args))
+    elementwise.sigmoid_partial.py_func(x, want, fast._SIGMOID_FAR, w)
+    assert_same_bits_where_exp_agrees(w, fast.sigmoid_partial_reference(np, x, want), exp_agrees(partial_args))
 
 
 @needs_numba
 def test_the_kernels_run_where_their_probe_says_they_agree(monkeypatch):
-    monkeypatch.setattr(backend, "_SIGMOID_KERNELS_AGREE", None)
+    monkeypatch.setattr(fast, "_SIGMOID_KERNELS_AGREE", None)
     ramp = np.linspace(-750.0, 750.0, 6001)
     probe = np.concatenate([ramp, np.sin(ramp) * 10.0 ** np.linspace(-300, 2.85, ramp.size)])
     forward_args, partial_args = exp_arguments(probe)
     agree = bool(exp_agrees(forward_args).all() and exp_agrees(partial_args).all())
     with kernels.using("numba"):
-        assert backend._sigmoid_kernels_agree() == agree
+        assert fast._sigmoid_kernels_agree() == agree
     from semirad.kernels import elementwise
 
     calls = []
@@ -435,12 +436,12 @@ def test_the_kernels_run_where_their_probe_says_they_agree(monkeypatch):
     for agree, mode, expected in ((True, "numba", ["sigmoid", "sigmoid_partial"]), (False, "numba", []),
                                   (True, "numpy", [])):
         calls.clear()
-        monkeypatch.setattr(backend, "_SIGMOID_KERNELS_AGREE", agree)
+        monkeypatch.setattr(fast, "_SIGMOID_KERNELS_AGREE", agree)
         with kernels.using(mode):
-            y = backend.sigmoid(np, x)
-            backend.sigmoid_partial(np, x, y)
-            backend.sigmoid(np, x.astype(np.float16))
-            backend.sigmoid_partial(np, np.arange(12), y)
+            y = fast.sigmoid(np, x)
+            fast.sigmoid_partial(np, x, y)
+            fast.sigmoid(np, x.astype(np.float16))
+            fast.sigmoid_partial(np, np.arange(12), y)
         assert calls == expected
 
 
@@ -452,11 +453,11 @@ def test_sigmoid_and_its_partial_on_every_layout_and_dtype(impl, dtype, layout):
     x = {"C": base, "transposed": base.T, "strided": base[::2, ::3], "0-d": base[0, 0, ...],
          "empty": base[:0]}[layout]
     x.setflags(write=False)
-    y = backend.sigmoid(np, x)
+    y = fast.sigmoid(np, x)
     out_dtype = np.float64 if np.dtype(dtype).kind in "biu" else np.dtype(dtype)
     assert y.shape == x.shape and y.dtype == out_dtype and not np.shares_memory(y, x)
-    want = backend.sigmoid_reference(np, np.ascontiguousarray(x))
+    want = fast.sigmoid_reference(np, np.ascontiguousarray(x))
     np.testing.assert_array_equal(y, want)
-    w = backend.sigmoid_partial(np, x, y)
+    w = fast.sigmoid_partial(np, x, y)
     assert w.shape == x.shape and w.dtype == out_dtype and not np.shares_memory(w, y)
-    np.testing.assert_array_equal(w, backend.sigmoid_partial_reference(np, np.ascontiguousarray(x), want))
+    np.testing.assert_array_equal(w, fast.sigmoid_partial_reference(np, np.ascontiguousarray(x), want))

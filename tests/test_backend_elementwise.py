@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 
 import semirad as sr
-from semirad import backend, kernels
+from semirad import backend, fast, kernels
+from semirad.semirings.max_abs import dispatch
 
-BIG = backend._FUSED_MIN_ELEMENTS  # from here on the kernels (or the tiled add) run
-VERTEX_MAX = backend._VERTEX_KERNEL_MAX  # below this the vertex kernel takes C-contiguous arrays
+BIG = fast._FUSED_MIN_ELEMENTS  # from here on the kernels (or the tiled add) run
+VERTEX_MAX = dispatch._VERTEX_KERNEL_MAX  # below this the vertex kernel takes C-contiguous arrays
 
 
 def wide_range(rng, shape, dtype):
@@ -32,7 +33,7 @@ def test_add_of_a_vector_along_the_last_axis_is_numpys_add(impl, dtype, shape):
     rng = np.random.default_rng(1)
     a, v = wide_range(rng, shape, dtype), wide_range(rng, shape[-1:], dtype)
     a_before, v_before = a.copy(), v.copy()
-    for out, want in ((backend.add(np, a, v), a + v), (backend.add(np, v, a), v + a)):
+    for out, want in ((fast.add(np, a, v), a + v), (fast.add(np, v, a), v + a)):
         assert out.dtype == want.dtype and out.shape == want.shape
         np.testing.assert_array_equal(out, want)
         assert not np.shares_memory(out, a) and not np.shares_memory(out, v)
@@ -53,7 +54,7 @@ def test_add_of_views_mixed_dtypes_and_other_shapes_is_numpys_add(impl):
         (a, rng.standard_normal(2 * a.shape[1])[::2]),  # a strided vector (the kernel reads it in place)
     ]
     for x, y in cases:
-        out = backend.add(np, x, y)
+        out = fast.add(np, x, y)
         want = x + y
         assert out.dtype == want.dtype
         np.testing.assert_array_equal(out, want)
@@ -67,8 +68,8 @@ def test_tanh_and_sigmoid_partials_are_numpys_arithmetic(impl, dtype, shape):
     before = y.copy()
     one = dtype(1)
     for got, want in (
-        (backend.one_minus_square(np, y), one - y * y),
-        (backend.times_one_minus(np, y), y * (one - y)),
+        (fast.one_minus_square(np, y), one - y * y),
+        (fast.times_one_minus(np, y), y * (one - y)),
     ):
         assert np.asarray(got).dtype == np.asarray(want).dtype and np.shape(got) == np.shape(want)
         np.testing.assert_array_equal(got, want)
@@ -81,8 +82,8 @@ def test_partials_of_views_and_other_dtypes(impl):
     rng = np.random.default_rng(4)
     y = rng.uniform(-1, 1, (200, BIG // 100))
     for view in (y.T, y[:, ::3], y.astype(np.float16)):
-        np.testing.assert_array_equal(backend.one_minus_square(np, view), 1.0 - view * view)
-        np.testing.assert_array_equal(backend.times_one_minus(np, view), view * (1.0 - view))
+        np.testing.assert_array_equal(fast.one_minus_square(np, view), 1.0 - view * view)
+        np.testing.assert_array_equal(fast.times_one_minus(np, view), view * (1.0 - view))
 
 
 @pytest.mark.skipif(not kernels.AVAILABLE, reason="numba not installed")
@@ -95,12 +96,12 @@ def test_the_numba_kernels_are_the_ones_that_run_on_large_arrays(monkeypatch):
         monkeypatch.setattr(elementwise, name, lambda *args, _k=kernel, _n=name: calls.append(_n) or _k(*args))
     y = np.full((BIG // 20 + 1, 20), 0.5)
     with kernels.using("numba"):
-        backend.add(np, y, np.ones(20))
-        backend.one_minus_square(np, y)
-        backend.times_one_minus(np, y)
-        backend.one_minus_square(np, y[:10])  # small: numpy
+        fast.add(np, y, np.ones(20))
+        fast.one_minus_square(np, y)
+        fast.times_one_minus(np, y)
+        fast.one_minus_square(np, y[:10])  # small: numpy
     with kernels.using("numpy"):
-        backend.add(np, y, np.ones(20))
+        fast.add(np, y, np.ones(20))
     assert calls == ["add_vector_to_rows", "one_minus_square", "times_one_minus"]
 
 
@@ -146,7 +147,7 @@ def test_a_network_sweeps_to_the_same_bits_under_both_implementations(semiring):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int64, bool])
 def test_broadcast_to_is_numpys_read_only_view(source, shape, dtype):
     a = (np.arange(int(np.prod(source))) % 3).astype(dtype).reshape(source)
-    got, want = backend.broadcast_to(np, a, shape), np.broadcast_to(a, shape)
+    got, want = fast.broadcast_to(np, a, shape), np.broadcast_to(a, shape)
     assert got.shape == want.shape and got.dtype == want.dtype and got.strides == want.strides
     np.testing.assert_array_equal(got, want)
     assert not got.flags.writeable and np.shares_memory(got, a) or got.size == 0
@@ -157,10 +158,10 @@ def test_broadcast_to_is_numpys_read_only_view(source, shape, dtype):
 def test_broadcast_to_of_views_and_bad_shapes_behaves_as_numpy():
     a = np.arange(12.0).reshape(3, 4)
     for view, shape in ((a[:, ::2], (5, 3, 2)), (a.T, (2, 4, 3)), (np.array([None, 1], dtype=object), (3, 2))):
-        np.testing.assert_array_equal(backend.broadcast_to(np, view, shape), np.broadcast_to(view, shape))
+        np.testing.assert_array_equal(fast.broadcast_to(np, view, shape), np.broadcast_to(view, shape))
     for shape in ((4, 3), (3,), (2, 3, 5)):
         with pytest.raises(ValueError):
-            backend.broadcast_to(np, a, shape)
+            fast.broadcast_to(np, a, shape)
 
 
 # -- all_finite: the check every traced vertex goes through -------------------------------------------
@@ -169,26 +170,26 @@ def test_broadcast_to_of_views_and_bad_shapes_behaves_as_numpy():
 def test_all_finite_finds_every_nan_and_inf_and_ignores_overflowing_sums(impl, dtype, size):
     rng = np.random.default_rng(6)
     a = rng.standard_normal(size).astype(dtype)
-    assert backend.all_finite(np, a) and backend.all_finite(np, a.reshape(-1, 1)[::2])
-    assert backend.all_finite(np, np.stack([a, a]).T)
+    assert dispatch.all_finite(np, a) and dispatch.all_finite(np, a.reshape(-1, 1)[::2])
+    assert dispatch.all_finite(np, np.stack([a, a]).T)
     huge = np.full(size, np.finfo(dtype).max, dtype=dtype)  # finite elements whose sum overflows
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the overflow of the internal sum is not the user's
-        assert backend.all_finite(np, huge) and backend.all_finite(np, huge[::2])
+        assert dispatch.all_finite(np, huge) and dispatch.all_finite(np, huge[::2])
     for bad in (np.nan, np.inf, -np.inf):
         for where in (0, size // 2, size - 1):
             b = a.copy()
             b[where] = bad
-            assert not backend.all_finite(np, b)
-            assert not backend.all_finite(np, b.reshape(1, -1))
-            assert not backend.all_finite(np, np.stack([a, b]).T)  # F-contiguous, as a weight's gradient
-    assert backend.all_finite(np, np.arange(size)) and backend.all_finite(np, np.zeros((0, 3), dtype=dtype))
+            assert not dispatch.all_finite(np, b)
+            assert not dispatch.all_finite(np, b.reshape(1, -1))
+            assert not dispatch.all_finite(np, np.stack([a, b]).T)  # F-contiguous, as a weight's gradient
+    assert dispatch.all_finite(np, np.arange(size)) and dispatch.all_finite(np, np.zeros((0, 3), dtype=dtype))
 
 
 def test_all_finite_of_complex_int_and_bool_arrays():
-    assert backend.all_finite(np, np.array([1 + 2j, 3j]))
-    assert not backend.all_finite(np, np.array([1 + 1j, np.inf * 1j]))
-    assert backend.all_finite(np, np.array([np.iinfo(np.int64).max] * 3)) and backend.all_finite(np, np.ones(4, bool))
+    assert dispatch.all_finite(np, np.array([1 + 2j, 3j]))
+    assert not dispatch.all_finite(np, np.array([1 + 1j, np.inf * 1j]))
+    assert dispatch.all_finite(np, np.array([np.iinfo(np.int64).max] * 3)) and dispatch.all_finite(np, np.ones(4, bool))
 
 
 # -- products_finite: a bound that spares the trace its pass over a large contraction result ------
@@ -203,31 +204,31 @@ def test_products_finite_is_true_only_where_every_product_is_finite(impl, dtype)
         a[0, 0], b[0, 0] = scale_a, -scale_b  # the extremes are present
         with np.errstate(over="ignore"):
             every_product_finite = bool(np.isfinite(a * b).all())
-        assert backend.products_finite(np, a, b, out_size) == every_product_finite, (scale_a, scale_b)
+        assert dispatch.products_finite(np, a, b, out_size) == every_product_finite, (scale_a, scale_b)
     a, b = np.ones((200, 1), dtype), np.ones((1, 200), dtype)
     for bad in (np.nan, np.inf):
         a_bad = a.copy()
         a_bad[7, 0] = bad
-        assert not backend.products_finite(np, a_bad, b, out_size)
-        assert not backend.products_finite(np, b.T, a_bad.T, out_size)
-        assert not backend.products_finite(np, a_bad[1::3], b[:, ::3], 67 * 67)  # strided views (row 7 kept)
+        assert not dispatch.products_finite(np, a_bad, b, out_size)
+        assert not dispatch.products_finite(np, b.T, a_bad.T, out_size)
+        assert not dispatch.products_finite(np, a_bad[1::3], b[:, ::3], 67 * 67)  # strided views (row 7 kept)
 
 
 def test_products_finite_says_not_known_where_checking_the_result_is_cheaper(impl):
     a, b = np.ones((200, 1)), np.ones((1, 200))
-    assert backend.products_finite(np, a, b, 200 * 200)
-    assert not backend.products_finite(np, a[:50], b[:, :50], 50 * 50)  # a small result: check it
+    assert dispatch.products_finite(np, a, b, 200 * 200)
+    assert not dispatch.products_finite(np, a[:50], b[:, :50], 50 * 50)  # a small result: check it
     # the bound and its bookkeeping cost about as much as checking 2**15 results
-    assert not backend.products_finite(np, a[:100], b[:, :100], 100 * 100)
-    assert not backend.products_finite(np, a[:181], b[:, :181], 181 * 181)
-    assert backend.products_finite(np, a[:182], b[:, :182], 182 * 182)
+    assert not dispatch.products_finite(np, a[:100], b[:, :100], 100 * 100)
+    assert not dispatch.products_finite(np, a[:181], b[:, :181], 181 * 181)
+    assert dispatch.products_finite(np, a[:182], b[:, :182], 182 * 182)
     # a column of a broadcast gradient (stride 0)
     column = np.broadcast_to(np.float64(2.0), (200,)).reshape(-1, 1)
-    assert backend.products_finite(np, column, b, 200 * 200)
-    assert not backend.products_finite(np, column, np.full((1, 200), 1e308), 200 * 200)
-    assert not backend.products_finite(np, np.ones((200, 200)), np.ones((200, 200)), 200 * 200)  # inputs as big
-    assert not backend.products_finite(np, a.astype(np.int64), b, 200 * 200)  # |int| may overflow
-    assert not backend.products_finite(np, a.astype(np.float16), b.astype(np.float16), 200 * 200)
+    assert dispatch.products_finite(np, column, b, 200 * 200)
+    assert not dispatch.products_finite(np, column, np.full((1, 200), 1e308), 200 * 200)
+    assert not dispatch.products_finite(np, np.ones((200, 200)), np.ones((200, 200)), 200 * 200)  # inputs as big
+    assert not dispatch.products_finite(np, a.astype(np.int64), b, 200 * 200)  # |int| may overflow
+    assert not dispatch.products_finite(np, a.astype(np.float16), b.astype(np.float16), 200 * 200)
 
 
 def test_the_compiled_bound_reads_transposed_operands_in_place():
@@ -240,10 +241,10 @@ def test_the_compiled_bound_reads_transposed_operands_in_place():
     a = np.ones((64, 4000)).T  # F-contiguous, 2 MB
     b = np.ones((64, 4000))
     with kernels.using("numba"):
-        backend.products_finite(np, a, b[:1], 4000 * 4000)  # compiled before measuring
+        dispatch.products_finite(np, a, b[:1], 4000 * 4000)  # compiled before measuring
         tracemalloc.start()
         try:
-            assert backend.products_finite(np, a, b[:1], 4000 * 4000)
+            assert dispatch.products_finite(np, a, b[:1], 4000 * 4000)
             peak = tracemalloc.get_traced_memory()[1]
         finally:
             tracemalloc.stop()
@@ -252,10 +253,10 @@ def test_the_compiled_bound_reads_transposed_operands_in_place():
 
 def test_flat_view_is_a_view_or_none():
     for a in (np.ones((3, 4)), np.ones((3, 4)).T, np.ones((5, 1))[::2], np.broadcast_to(np.ones(()), (1, 6, 1))):
-        flat = backend._flat_view(a)
+        flat = dispatch._flat_view(a)
         assert flat.shape == (a.size,) and np.shares_memory(flat, a) and sorted(flat) == sorted(a.ravel())
-    assert backend._flat_view(np.ones((4, 4))[::2, ::2]) is None
-    assert backend._flat_view(np.broadcast_to(np.ones(3), (2, 3))) is None
+    assert dispatch._flat_view(np.ones((4, 4))[::2, ::2]) is None
+    assert dispatch._flat_view(np.broadcast_to(np.ones(3), (2, 3))) is None
 
 
 def test_trace_of_a_matrix_vector_product_proves_the_weight_gradient(monkeypatch, impl):
@@ -266,8 +267,8 @@ def test_trace_of_a_matrix_vector_product_proves_the_weight_gradient(monkeypatch
     w = sr.tensor(rng.standard_normal((200, 200)), requires_grad=True)
     x = sr.tensor(rng.standard_normal(200), requires_grad=True)
     checked_sizes = []
-    real_all_finite = backend.all_finite
-    monkeypatch.setattr(backend, "all_finite", lambda xp, a: checked_sizes.append(a.size) or real_all_finite(xp, a))
+    real_all_finite = dispatch.all_finite
+    monkeypatch.setattr(dispatch, "all_finite", lambda xp, a: checked_sizes.append(a.size) or real_all_finite(xp, a))
     trace = sr.trace((w @ x).sum(), [w, x])
     assert 200 * 200 not in checked_sizes and 200 in checked_sizes  # x's gradient is checked
     np.testing.assert_array_equal(trace[w], np.ones((200, 1)) * x.data)  # one path per weight
@@ -282,8 +283,8 @@ def test_trace_skips_the_pass_over_a_proven_weight_gradient_and_still_stops_at_o
     x = sr.tensor(rng.standard_normal((batch, width)), requires_grad=True, name="x")
     w = sr.tensor(rng.standard_normal((width, width)), requires_grad=True, name="W")
     checked_sizes = []
-    real_all_finite = backend.all_finite
-    monkeypatch.setattr(backend, "all_finite", lambda xp, a: checked_sizes.append(a.size) or real_all_finite(xp, a))
+    real_all_finite = dispatch.all_finite
+    monkeypatch.setattr(dispatch, "all_finite", lambda xp, a: checked_sizes.append(a.size) or real_all_finite(xp, a))
     trace = sr.trace((x @ w).sum(), [x, w])
     assert width * width not in checked_sizes  # the weight gradient was proven, not read again
     expected = np.abs(x.data).max(axis=0)[:, None] * np.ones(width)  # one path per weight, via max |x[b, i]|
@@ -328,7 +329,7 @@ def vertex_cases(rng, dtype):
 def test_traced_vertex_numbers_elements_keeps_dead_ends_and_sees_non_finite_values(impl, dtype):
     rng = np.random.default_rng(9)
     for value, ids in vertex_cases(rng, dtype):
-        own, finite = backend.traced_vertex(np, value, ids, 100)
+        own, finite = dispatch.traced_vertex(np, value, ids, 100)
         want = np.arange(100, 100 + value.size, dtype=np.int64).reshape(value.shape)
         want[ids == backend.NO_PATH] = backend.NO_PATH
         assert own.dtype == np.int64 and own.shape == value.shape
@@ -340,7 +341,7 @@ def test_traced_vertex_numbers_elements_keeps_dead_ends_and_sees_non_finite_valu
                 continue
             broken = np.array(value, copy=True)
             broken.flat[value.size // 2] = bad
-            own_b, finite_b = backend.traced_vertex(np, broken, ids, 100)
+            own_b, finite_b = dispatch.traced_vertex(np, broken, ids, 100)
             np.testing.assert_array_equal(own_b, want)
             assert finite_b in (False, None) and (finite_b is None) == (finite is None)
 
@@ -348,7 +349,7 @@ def test_traced_vertex_numbers_elements_keeps_dead_ends_and_sees_non_finite_valu
 def test_traced_vertex_leaves_its_inputs_alone(impl):
     value, ids = np.array([1.0, 2.0, 3.0]), np.array([4, backend.NO_PATH, 6])
     before = value.copy(), ids.copy()
-    own, _ = backend.traced_vertex(np, value, ids, 0)
+    own, _ = dispatch.traced_vertex(np, value, ids, 0)
     np.testing.assert_array_equal(value, before[0])
     np.testing.assert_array_equal(ids, before[1])
     assert own is not ids and own.tolist() == [0, backend.NO_PATH, 2]
@@ -392,7 +393,7 @@ def test_max_abs_add_follows_the_rule_on_every_layout(impl, dtype, shape, layout
         b, b_ids = np.broadcast_to(b.flat[-1], shape), np.broadcast_to(b_ids.flat[-1], shape)
     before = [x.copy() for x in (a, a_ids, b, b_ids)]
     with np.errstate(invalid="ignore"):
-        got_v, got_i = backend.max_abs_add(np, a, a_ids, b, b_ids)
+        got_v, got_i = dispatch.add(np, a, a_ids, b, b_ids)
     want_v, want_i = max_abs_add_by_loops(a, a_ids, np.asarray(b), np.asarray(b_ids))
     assert got_v.dtype == np.dtype(dtype) and got_i.dtype == np.int64 and got_v.shape == shape == got_i.shape
     np.testing.assert_array_equal(got_v, want_v)  # NaN where the rule keeps a NaN
@@ -406,14 +407,14 @@ def test_max_abs_add_follows_the_rule_on_every_layout(impl, dtype, shape, layout
 @pytest.mark.skipif(not kernels.AVAILABLE, reason="numba not installed")
 def test_max_abs_add_runs_the_kernel_where_the_layouts_agree(monkeypatch):
     calls = []
-    real = backend._elementwise().max_abs_add
-    monkeypatch.setattr(backend._elementwise(), "max_abs_add", lambda *args: calls.append(1) or real(*args))
+    real = fast._elementwise().max_abs_add
+    monkeypatch.setattr(fast._elementwise(), "max_abs_add", lambda *args: calls.append(1) or real(*args))
     rng = np.random.default_rng(3)
     a, a_ids, b, b_ids = add_operands(rng, (40, 30), np.float64)
     with np.errstate(invalid="ignore"):
-        backend.max_abs_add(np, a, a_ids, b, b_ids)
-        backend.max_abs_add(np, a.T, a_ids.T, b.T, b_ids.T)  # all F-contiguous
+        dispatch.add(np, a, a_ids, b, b_ids)
+        dispatch.add(np, a.T, a_ids.T, b.T, b_ids.T)  # all F-contiguous
         assert len(calls) == 2
-        backend.max_abs_add(np, a, a_ids, b.astype(np.float32), b_ids)  # mixed dtypes: numpy's steps
-        backend.max_abs_add(np, a, a_ids.T.copy().T, b, b_ids)  # layouts differ: numpy's steps
+        dispatch.add(np, a, a_ids, b.astype(np.float32), b_ids)  # mixed dtypes: numpy's steps
+        dispatch.add(np, a, a_ids.T.copy().T, b, b_ids)  # layouts differ: numpy's steps
     assert len(calls) == 2

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import semirad as sr
-from semirad import backend
+from semirad import fast
 from semirad.semirings import Count, Entropy, KBest, LogMaxAbs, MaxAbsProduct, SumAbs, SumProduct
 
 
@@ -25,10 +25,10 @@ def close(a, b, k):
 def small_blocks(monkeypatch):
     """Blocking thresholds small enough that small test shapes take the blocked paths: blocks of at
     most 600 products, at least 4 rows or reduction steps each."""
-    monkeypatch.setattr(backend, "_DIRECT_GEMM", 600)
-    monkeypatch.setattr(backend, "_MIN_BLOCK", 4)
-    monkeypatch.setattr(backend, "_MIN_ELEMENTS", 1)
-    monkeypatch.setattr(backend, "_COPY_ROWS", 1)
+    monkeypatch.setattr(fast, "_DIRECT_GEMM", 600)
+    monkeypatch.setattr(fast, "_MIN_BLOCK", 4)
+    monkeypatch.setattr(fast, "_MIN_ELEMENTS", 1)
+    monkeypatch.setattr(fast, "_COPY_ROWS", 1)
 
 
 # -- matmul -----------------------------------------------------------------------------------------
@@ -56,7 +56,7 @@ def test_blocked_matmul_is_matmul(small_blocks, m, k, n, dtype, layout):
     b = rng.standard_normal((k, n)).astype(dtype)
     a = np.asfortranarray(a) if layout[0] == "F" else a
     b = np.asfortranarray(b) if layout[1] == "F" else b
-    out = backend.matmul(a, b)
+    out = fast.matmul(a, b)
     close(out, a @ b, k)
     assert out.flags.c_contiguous
 
@@ -67,44 +67,44 @@ def test_blocked_matmul_of_views(small_blocks, dtype):
     W = rng.standard_normal((6, 5)).astype(dtype)
     x = rng.standard_normal((200, 6)).astype(dtype)
     g = rng.standard_normal((200, 5)).astype(dtype)
-    close(backend.matmul(g, W.T), g @ W.T, 5)  # a transposed weight (copied)
-    close(backend.matmul(x[::2], W), x[::2] @ W, 6)  # strided rows
-    close(backend.matmul(x[:, 1:], W[1:]), x[:, 1:] @ W[1:], 5)  # column slices
-    close(backend.matmul(g.T, x), g.T @ x, 200)  # the weight gradient: a long reduction
-    close(backend.matmul(x.T[:, ::3], g[::3]), x.T[:, ::3] @ g[::3], 67)
+    close(fast.matmul(g, W.T), g @ W.T, 5)  # a transposed weight (copied)
+    close(fast.matmul(x[::2], W), x[::2] @ W, 6)  # strided rows
+    close(fast.matmul(x[:, 1:], W[1:]), x[:, 1:] @ W[1:], 5)  # column slices
+    close(fast.matmul(g.T, x), g.T @ x, 200)  # the weight gradient: a long reduction
+    close(fast.matmul(x.T[:, ::3], g[::3]), x.T[:, ::3] @ g[::3], 67)
     row = np.broadcast_to(x[:1], (200, 6))  # a stride-0 operand
-    close(backend.matmul(row, W), row @ W, 6)
+    close(fast.matmul(row, W), row @ W, 6)
     col = np.broadcast_to(W[:, :1], (6, 5))
-    close(backend.matmul(x, col), x @ col, 6)
+    close(fast.matmul(x, col), x @ col, 6)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_reduction_blocks_capped_by_bytes(small_blocks, monkeypatch, dtype):
-    monkeypatch.setattr(backend, "_DIRECT_GEMM", 10**6)
-    monkeypatch.setattr(backend, "_REDUCTION_BLOCK_BYTES", 2000)  # 2000 // (7 * itemsize) steps
+    monkeypatch.setattr(fast, "_DIRECT_GEMM", 10**6)
+    monkeypatch.setattr(fast, "_REDUCTION_BLOCK_BYTES", 2000)  # 2000 // (7 * itemsize) steps
     rng = np.random.default_rng(12)
     a, b = rng.standard_normal((3, 5000)).astype(dtype), rng.standard_normal((5000, 4)).astype(dtype)
-    close(backend.matmul(a, b), a @ b, 5000)
-    close(backend.matmul(np.asfortranarray(a), b), a @ b, 5000)
+    close(fast.matmul(a, b), a @ b, 5000)
+    close(fast.matmul(np.asfortranarray(a), b), a @ b, 5000)
 
 
 def test_matmul_leaves_other_cases_to_at(small_blocks):
     rng = np.random.default_rng(1)
     a, b = rng.standard_normal((50, 6)), rng.standard_normal((6, 4))
     ints = np.arange(300).reshape(50, 6)
-    np.testing.assert_array_equal(backend.matmul(ints, ints.T[:, :4] % 7), ints @ (ints.T[:, :4] % 7))
-    np.testing.assert_array_equal(backend.matmul(a.astype(np.float32), b), a.astype(np.float32) @ b)  # mixed
+    np.testing.assert_array_equal(fast.matmul(ints, ints.T[:, :4] % 7), ints @ (ints.T[:, :4] % 7))
+    np.testing.assert_array_equal(fast.matmul(a.astype(np.float32), b), a.astype(np.float32) @ b)  # mixed
     batched = rng.standard_normal((3, 50, 6))
-    np.testing.assert_array_equal(backend.matmul(batched, b), batched @ b)
-    np.testing.assert_array_equal(backend.matmul(a, b[:, 0]), a @ b[:, 0])
-    np.testing.assert_array_equal(backend.matmul(a[0], b), a[0] @ b)
+    np.testing.assert_array_equal(fast.matmul(batched, b), batched @ b)
+    np.testing.assert_array_equal(fast.matmul(a, b[:, 0]), a @ b[:, 0])
+    np.testing.assert_array_equal(fast.matmul(a[0], b), a[0] @ b)
     complex_a = a + 1j
-    np.testing.assert_array_equal(backend.matmul(complex_a, b.astype(complex)), complex_a @ b.astype(complex))
+    np.testing.assert_array_equal(fast.matmul(complex_a, b.astype(complex)), complex_a @ b.astype(complex))
     class Sub(np.ndarray):
         pass
 
     sub = a.view(Sub)  # a subclass keeps its own @
-    assert type(backend.matmul(sub, b)) is Sub
+    assert type(fast.matmul(sub, b)) is Sub
 
 
 @pytest.mark.parametrize("m,k,n", [(16384, 20, 20), (20, 16384, 20), (3001, 20, 10), (16384, 10, 1)])
@@ -112,16 +112,16 @@ def test_matmul_at_real_thresholds(m, k, n):
     """The shapes of the batch benchmark, with the thresholds as they are."""
     rng = np.random.default_rng(2)
     a, b = rng.standard_normal((m, k)), rng.standard_normal((k, n))
-    close(backend.matmul(a, b), a @ b, k)
+    close(fast.matmul(a, b), a @ b, k)
     if m > k:
         bt = np.ascontiguousarray(b.T).T  # a transposed weight, as in g @ W.T
-        close(backend.matmul(a, bt), a @ bt, k)
+        close(fast.matmul(a, bt), a @ bt, k)
     # a row block gives the same bits as the product of that block alone
-    rows = backend._DIRECT_GEMM // (k * n)
-    if m > rows >= backend._MIN_BLOCK:
+    rows = fast._DIRECT_GEMM // (k * n)
+    if m > rows >= fast._MIN_BLOCK:
         blocks = -(-m // rows)
         rows = -(-m // blocks)
-        np.testing.assert_array_equal(backend.matmul(a, b)[:rows], a[:rows] @ b)
+        np.testing.assert_array_equal(fast.matmul(a, b)[:rows], a[:rows] @ b)
 
 
 # -- add --------------------------------------------------------------------------------------------
@@ -133,20 +133,20 @@ def test_matmul_at_real_thresholds(m, k, n):
 )
 @pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int64])
 def test_tiled_add_is_add(monkeypatch, shape, n, dtype):
-    monkeypatch.setattr(backend, "_TILE_MIN_ELEMENTS", 1)
-    monkeypatch.setattr(backend, "_TILE_WIDTH", 40)
+    monkeypatch.setattr(fast, "_TILE_MIN_ELEMENTS", 1)
+    monkeypatch.setattr(fast, "_TILE_WIDTH", 40)
     rng = np.random.default_rng(3)
     a = (rng.standard_normal(shape) * 100).astype(dtype)
     v = (rng.standard_normal(n) * 100).astype(dtype)
     for x, y in ((a, v), (v, a)):
-        out = backend.add(np, x, y)
+        out = fast.add(np, x, y)
         expected = x + y
         assert out.dtype == expected.dtype and out.shape == expected.shape
         np.testing.assert_array_equal(out, expected)
 
 
 def test_add_leaves_other_cases_to_plus(monkeypatch):
-    monkeypatch.setattr(backend, "_TILE_MIN_ELEMENTS", 1)
+    monkeypatch.setattr(fast, "_TILE_MIN_ELEMENTS", 1)
     rng = np.random.default_rng(4)
     a, v = rng.standard_normal((30, 4)), rng.standard_normal(4)
     cases = [
@@ -155,19 +155,19 @@ def test_add_leaves_other_cases_to_plus(monkeypatch):
     ]
     for x, y in cases:
         expected = x + y
-        out = backend.add(np, x, y)
+        out = fast.add(np, x, y)
         assert out.dtype == expected.dtype and out.shape == expected.shape
         np.testing.assert_array_equal(out, expected)
     nan = np.array([np.nan, 1.0, np.inf, -np.inf])
-    np.testing.assert_array_equal(backend.add(np, np.tile(nan, (50, 1)), nan), np.tile(nan, (50, 1)) + nan)
+    np.testing.assert_array_equal(fast.add(np, np.tile(nan, (50, 1)), nan), np.tile(nan, (50, 1)) + nan)
 
 
 def test_add_at_real_thresholds():
     rng = np.random.default_rng(5)
     for rows in (16384, 16383, 7000):
         a, v = rng.standard_normal((rows, 20)), rng.standard_normal(20)
-        np.testing.assert_array_equal(backend.add(np, a, v), a + v)
-        np.testing.assert_array_equal(backend.add(np, v, a), v + a)
+        np.testing.assert_array_equal(fast.add(np, a, v), a + v)
+        np.testing.assert_array_equal(fast.add(np, v, a), v + a)
     x = sr.tensor(a, requires_grad=True)
     np.testing.assert_array_equal((x + v).numpy(), a + v)  # the add op goes through it
 
@@ -249,7 +249,7 @@ def test_tanh_backward_never_writes_into_a_value_it_shares():
 UNARY = {  # op: (input in its domain, the partial from x and y)
     "log": (lambda x: np.abs(x) + 0.5, lambda x, y: 1.0 / x),
     "tanh": (lambda x: x, lambda x, y: 1.0 - y * y),
-    "sigmoid": (lambda x: x, lambda x, y: backend.sigmoid_partial_reference(np, x, y)),
+    "sigmoid": (lambda x: x, lambda x, y: fast.sigmoid_partial_reference(np, x, y)),
     "relu": (lambda x: x, lambda x, y: (x > 0).astype(y.dtype)),
     "abs": (lambda x: x, lambda x, y: np.sign(x)),
     "sqrt": (lambda x: np.abs(x) + 0.5, lambda x, y: 0.5 / y),
@@ -348,7 +348,7 @@ def test_small_products_are_ats_bits_for_every_layout(dtype):
             (v, v),  # inner product
         ]
         for x, y in layouts:
-            got = backend.matmul(x, y)
+            got = fast.matmul(x, y)
             want = x @ y
             assert type(got) is type(want) and np.asarray(got).dtype == np.asarray(want).dtype
             assert np.array_equal(got, want)
@@ -357,7 +357,7 @@ def test_small_products_are_ats_bits_for_every_layout(dtype):
 def test_products_dot_would_read_otherwise_keep_ats_meaning():
     rng = np.random.default_rng(12)
     a, b = rng.standard_normal((3, 4, 5)), rng.standard_normal((3, 5, 2))
-    assert np.array_equal(backend.matmul(a, b), a @ b)  # batched, where np.dot would pair every batch
-    assert np.array_equal(backend.matmul(a, b[0]), a @ b[0])
+    assert np.array_equal(fast.matmul(a, b), a @ b)  # batched, where np.dot would pair every batch
+    assert np.array_equal(fast.matmul(a, b[0]), a @ b[0])
     with pytest.raises(ValueError):
-        backend.matmul(np.float64(2.0) * np.ones(()), np.ones(3))  # @ refuses 0-d operands, dot would scale
+        fast.matmul(np.float64(2.0) * np.ones(()), np.ones(3))  # @ refuses 0-d operands, dot would scale

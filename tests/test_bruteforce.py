@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import semirad as sr
-from semirad._tanh import tanh_numpy
+from semirad.kernels.tanh import tanh_numpy
 
 RTOL = 1e-9
 #: the loaded hypothesis profile's budget (tests/conftest.py); one example takes a few ms

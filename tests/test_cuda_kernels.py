@@ -15,7 +15,7 @@ Four layers, from the cheapest to the real thing:
 4. **GPU** — the same numerical cases on real cupy arrays; skipped without cupy or a device.
 
 Every comparison is bit for bit (``assert_array_equal``) against
-:func:`semirad.backend.max_abs_matmul_reference` / :func:`semirad.backend.scatter_max_abs` on numpy.
+:func:`semirad.max_abs_reference.matmul` / :func:`semirad.max_abs_dispatch.scatter` on numpy.
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ import pytest
 from semirad import backend
 from semirad.kernels import cuda
 from semirad.kernels import cuda_sources as S
+from semirad.semirings.max_abs import dispatch as max_abs_dispatch
+from semirad.semirings.max_abs import reference as max_abs_reference
 
 DTYPES = [np.float32, np.float64]
 NVCC = shutil.which("nvcc")
@@ -101,14 +103,18 @@ def test_nvrtc_compiles_every_kernel(dtype):
     assert "warning" not in log.value.decode().lower(), log.value.decode()
 
 
-def test_module_imports_without_cupy():
+def test_module_imports_without_cupy_and_leaves_numpy_arrays_to_the_reference():
     assert callable(cuda.max_abs_matmul) and callable(cuda.scatter_max_abs)
     assert cuda.NO_PATH == backend.NO_PATH
-    # numpy arrays go to the numpy reference (no cupy needed)
-    v, i = cuda.max_abs_matmul(np, np.array([[1.0, -3.0]]), np.array([[10, 11]]), np.array([[2.0], [1.0]]))
-    assert v.tolist() == [[-3.0]] and i.tolist() == [[11]]
+    # numpy arrays: None, and the dispatch runs the reference (no cupy needed)
+    v, w, ids = np.array([[1.0, -3.0]]), np.array([[2.0], [1.0]]), np.array([[10, 11]])
+    assert cuda.max_abs_matmul(np, v, ids, w) is None
+    got = max_abs_dispatch.matmul(np, v, ids, w)
+    assert got[0].tolist() == [[-3.0]] and got[1].tolist() == [[11]]
     pos, val, ids = np.array([2, 0, 2]), np.array([1.0, 5.0, -1.0]), np.array([4, 3, 2])
-    for got, want in zip(cuda.scatter_max_abs(np, pos, val, ids, 4), backend.scatter_max_abs(np, pos, val, ids, 4)):
+    assert cuda.scatter_max_abs(np, pos, val, ids, 4) is None
+    pairs = zip(max_abs_dispatch.scatter(np, pos, val, ids, 4), max_abs_reference.scatter(np, pos, val, ids, 4))
+    for got, want in pairs:
         np.testing.assert_array_equal(got, want)
 
 
@@ -264,7 +270,7 @@ def test_tiled_scheme_matches_reference(dtype, kind, m, n, p):
     v, w = _values(rng, (m, n), dtype, kind), _values(rng, (n, p), dtype, kind)
     ids = _ids(rng, (m, n))
     with np.errstate(invalid="ignore", over="ignore"):
-        want = backend.max_abs_matmul_reference(np, v, ids, w)
+        want = max_abs_reference.matmul(np, v, ids, w)
     _assert_same(emulate_tiled(v, ids, w), want)
 
 
@@ -278,7 +284,7 @@ def test_tiled_scheme_ties_across_slices():
     v[1, [2, S.TILE_K + 2]] = [2.0, -2.0]
     w[S.TILE_K + 3, 1] = 0.0  # column 1: the first max is at TILE_K + 9
     ids = _ids(np.random.default_rng(0), (2, n))
-    want = backend.max_abs_matmul_reference(np, v, ids, w)
+    want = max_abs_reference.matmul(np, v, ids, w)
     _assert_same(emulate_tiled(v, ids, w), want)
     assert want[1][0].tolist() == [ids[0, S.TILE_K + 3], ids[0, S.TILE_K + 9], ids[0, S.TILE_K + 3]]
 
@@ -293,7 +299,7 @@ def test_matvec_scheme_matches_reference(dtype, kind, lanes, chunk):
     x = _values(rng, (n,), dtype, kind)
     ids = _ids(rng, (m, n))
     with np.errstate(invalid="ignore", over="ignore"):
-        want = backend.max_abs_matmul_reference(np, a, ids, x[:, None])
+        want = max_abs_reference.matmul(np, a, ids, x[:, None])
     got = emulate_mv(a, x, lambda r, j: ids[r, j], lanes, chunk)
     _assert_same((got[0][:, None], got[1][:, None]), want)
 
@@ -307,7 +313,7 @@ def test_scatter_scheme_matches_reference(dtype, kind):
     values = _values(rng, (count,), dtype, kind)
     ids = rng.integers(0, 60, count).astype(np.int64)  # repeated ids too
     values[:4], ids[:4], positions[:4] = [3, -3, 3, -3], [5, 5, 4, 4], 1  # same |v| and id, opposite signs
-    want = backend.scatter_max_abs(np, positions, values, ids, size)
+    want = max_abs_dispatch.scatter(np, positions, values, ids, size)
     for order in (np.arange(count), rng.permutation(count), np.arange(count)[::-1]):
         _assert_same(emulate_scatter(positions, values, ids, size, order), want)
 
@@ -535,8 +541,11 @@ def _matmul_case(xp, v, ids, w, view=None):
     operands' layout (transposes, slices, broadcasts) on each side, so the device sees real views."""
     view = view or (lambda mod, v, i, w: (v, i, w))
     with np.errstate(invalid="ignore", over="ignore"):
-        want = backend.max_abs_matmul_reference(np, *view(np, v, ids, w))
-    got = cuda.max_abs_matmul(xp, *view(xp, xp.asarray(v), xp.asarray(ids), xp.asarray(w)))
+        want = max_abs_reference.matmul(np, *view(np, v, ids, w))
+    operands = view(xp, xp.asarray(v), xp.asarray(ids), xp.asarray(w))
+    got = cuda.max_abs_matmul(xp, *operands)
+    if got is None:  # not for the kernels (integers, say): the dispatch runs the reference on the device
+        got = max_abs_reference.matmul(xp, *operands)
     _assert_same([xp.asnumpy(g) for g in got], want)
 
 
@@ -635,7 +644,7 @@ def test_scatter_kernel(xp, dtype, kind):
     values = _values(rng, (count,), dtype, kind)
     ids = rng.integers(0, 90, count).astype(np.int64)
     values[:4], ids[:4], positions[:4] = [3, -3, 3, -3], [5, 5, 4, 4], 1
-    want = backend.scatter_max_abs(np, positions, values, ids, size)
+    want = max_abs_dispatch.scatter(np, positions, values, ids, size)
     got = cuda.scatter_max_abs(xp, xp.asarray(positions), xp.asarray(values), xp.asarray(ids), size)
     _assert_same([xp.asnumpy(g) for g in got], want)
 
@@ -651,8 +660,8 @@ def test_scatter_shapes_and_fallbacks(xp):
         (positions, values.astype(np.float16), ids, 6),  # float16: the reference
         (positions[:0], values[:0], ids[:0], 5),  # nothing to scatter
     ]:
-        want = backend.scatter_max_abs(np, pos, val, np.ascontiguousarray(i), size)
-        got = cuda.scatter_max_abs(xp, xp.asarray(pos), xp.asarray(val), xp.asarray(i), size)
+        want = max_abs_dispatch.scatter(np, pos, val, np.ascontiguousarray(i), size)
+        got = max_abs_dispatch.scatter(xp, xp.asarray(pos), xp.asarray(val), xp.asarray(i), size)
         _assert_same([xp.asnumpy(g) for g in got], want)
 
 

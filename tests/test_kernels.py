@@ -15,6 +15,8 @@ from hypothesis import strategies as st
 import semirad as sr
 from semirad import backend, kernels
 from semirad.semirings import MaxAbsProduct, SumProduct
+from semirad.semirings.max_abs import dispatch as max_abs_dispatch
+from semirad.semirings.max_abs import reference as max_abs_reference
 
 IMPLS = ["numpy", pytest.param("numba", marks=pytest.mark.skipif(not kernels.AVAILABLE, reason="numba not installed"))]
 
@@ -46,7 +48,7 @@ def loop_reference(values, ids, weights):
 
 
 def check(values, ids, weights):
-    got_v, got_i = backend.max_abs_matmul(np, values, ids, weights)
+    got_v, got_i = max_abs_dispatch.matmul(np, values, ids, weights)
     want_v, want_i = loop_reference(values, ids, weights)
     assert got_v.dtype == want_v.dtype and got_i.dtype == np.int64
     assert got_v.shape == want_v.shape and got_i.shape == want_i.shape
@@ -103,7 +105,7 @@ def test_batch_dimensions_broadcast(impl, vshape, wshape, dtype):
 
 
 def test_all_zero_products_take_the_first_j(impl):
-    got_v, got_i = backend.max_abs_matmul(np, np.zeros((2, 11)), np.arange(22).reshape(2, 11), np.ones((11, 3)))
+    got_v, got_i = max_abs_dispatch.matmul(np, np.zeros((2, 11)), np.arange(22).reshape(2, 11), np.ones((11, 3)))
     np.testing.assert_array_equal(got_i, [[0, 0, 0], [11, 11, 11]])
     np.testing.assert_array_equal(got_v, np.zeros((2, 3)))
 
@@ -113,7 +115,7 @@ def test_an_exact_tie_goes_to_the_first_j_even_across_groups_of_eight(impl):
     v[0, [3, 12, 19]] = [2.0, -2.0, 2.0]  # three equal |products|, in three groups of the kernel
     w = np.ones((20, 2))
     w[12, 1] = 1.5  # ... except in column 1, where j = 12 wins outright
-    got_v, got_i = backend.max_abs_matmul(np, v, np.arange(100, 120)[None], w)
+    got_v, got_i = max_abs_dispatch.matmul(np, v, np.arange(100, 120)[None], w)
     np.testing.assert_array_equal(got_i, [[103, 112]])
     np.testing.assert_array_equal(got_v, [[2.0, -3.0]])
 
@@ -143,7 +145,7 @@ def test_a_tie_inside_the_last_group_goes_to_its_first_j(impl, m):
     v[:, [515, 517]] = [-3.0, 3.0]
     w = np.ones((n, 4))
     w[517, 2] = 1.25  # ... except in column 2, where j = 517 wins outright
-    got_v, got_i = backend.max_abs_matmul(np, v, np.arange(m * n).reshape(m, n), w)
+    got_v, got_i = max_abs_dispatch.matmul(np, v, np.arange(m * n).reshape(m, n), w)
     np.testing.assert_array_equal(got_i, [[r * n + 515, r * n + 515, r * n + 517, r * n + 515] for r in range(m)])
     np.testing.assert_array_equal(got_v, [[-3.0, -3.0, 3.75, -3.0]] * m)
 
@@ -167,8 +169,8 @@ def test_a_non_finite_weight_anywhere_is_caught(impl, rows, where):
     v[0, where] = 0.0  # 0 * inf: NaN, whose place in the result the numpy reference's argmax decides
     ids = fresh_ids(rng, (rows, 11))
     with np.errstate(invalid="ignore"):
-        got = backend.max_abs_matmul(np, v, ids, w)
-        want = backend.max_abs_matmul_reference(np, v, ids, w)
+        got = max_abs_dispatch.matmul(np, v, ids, w)
+        want = max_abs_reference.matmul(np, v, ids, w)
     np.testing.assert_array_equal(got[0], want[0])
     np.testing.assert_array_equal(got[1], want[1])
     assert np.isnan(got[0][0, 3]) and np.isinf(got[0][1:, 3]).all()
@@ -181,7 +183,7 @@ def test_finite_products_whose_sum_overflows_still_match(impl):
     v = rng.uniform(1, 2, (1, 20)) * 1e154
     w = rng.uniform(-2, 2, (20, 6)) * 1e153
     check(v, fresh_ids(rng, (1, 20)), w)
-    assert np.isfinite(backend.max_abs_matmul(np, v, fresh_ids(rng, (1, 20)), w)[0]).all()
+    assert np.isfinite(max_abs_dispatch.matmul(np, v, fresh_ids(rng, (1, 20)), w)[0]).all()
 
 
 def test_mixed_dtypes_multiply_in_the_result_type(impl):
@@ -189,7 +191,7 @@ def test_mixed_dtypes_multiply_in_the_result_type(impl):
     v = rng.standard_normal((4, 9)).astype(np.float32)
     w = rng.standard_normal((9, 5))
     check(v, fresh_ids(rng, (4, 9)), w)
-    assert backend.max_abs_matmul(np, v, fresh_ids(rng, (4, 9)), w)[0].dtype == np.float64
+    assert max_abs_dispatch.matmul(np, v, fresh_ids(rng, (4, 9)), w)[0].dtype == np.float64
 
 
 def test_views_transposed_weights_and_broadcast_ids(impl):
@@ -220,17 +222,17 @@ def test_a_transposed_weight_is_read_in_place(m, n, p):
     rng = np.random.default_rng(13)
     w = rng.standard_normal((p, n))
     g, ids = rng.standard_normal((m, n)), fresh_ids(rng, (m, n))
-    backend.max_abs_matmul(np, g, ids, w.T)  # compiled and warm
+    max_abs_dispatch.matmul(np, g, ids, w.T)  # compiled and warm
     tracemalloc.start()
     try:
         base = tracemalloc.get_traced_memory()[0]
-        out = backend.max_abs_matmul(np, g, ids, w.T)
+        out = max_abs_dispatch.matmul(np, g, ids, w.T)
         peak = tracemalloc.get_traced_memory()[1] - base
     finally:
         tracemalloc.stop()
     results = out[0].nbytes + out[1].nbytes
     assert peak < results + g.nbytes + w.nbytes // 2, (peak, results)
-    want = backend.max_abs_matmul_reference(np, g, ids, w.T)
+    want = max_abs_reference.matmul(np, g, ids, w.T)
     np.testing.assert_array_equal(out[0], want[0])
     np.testing.assert_array_equal(out[1], want[1])
 
@@ -242,7 +244,7 @@ def test_an_outer_product_takes_ids_of_any_strides(impl):
     for i in (ids[:, :1], ids[::-1, 1:], np.broadcast_to(np.int64(3), (5, 1)), np.ascontiguousarray(ids[:, :1])):
         check(v, i, w)
         check(v[::-1], i, w.T.copy().T)
-    out_i = backend.max_abs_matmul(np, v, ids[:, :1].copy(), w)[1]
+    out_i = max_abs_dispatch.matmul(np, v, ids[:, :1].copy(), w)[1]
     assert not out_i.flags.writeable  # a view of the ids: a write would reach them
 
 
@@ -261,8 +263,8 @@ def test_non_finite_inputs_behave_as_the_numpy_reference(impl, where, rows):
         w[4, 2] = np.inf
     ids = fresh_ids(rng, (rows, 10))
     with np.errstate(invalid="ignore"):
-        got = backend.max_abs_matmul(np, v, ids, w)
-        want = backend.max_abs_matmul_reference(np, v, ids, w)
+        got = max_abs_dispatch.matmul(np, v, ids, w)
+        want = max_abs_reference.matmul(np, v, ids, w)
     np.testing.assert_array_equal(got[0], want[0])  # NaN where the reference has NaN
     np.testing.assert_array_equal(got[1], want[1])
 
@@ -284,8 +286,8 @@ def test_large_enough_for_the_parallel_kernel(impl, m, n, p, dtype):
     v = values_for(rng, (m, n), dtype, True)
     w = values_for(rng, (n, p), dtype, True)
     ids = fresh_ids(rng, (m, n))
-    got = backend.max_abs_matmul(np, v, ids, w)
-    want = backend.max_abs_matmul_reference(np, v, ids, w)
+    got = max_abs_dispatch.matmul(np, v, ids, w)
+    want = max_abs_reference.matmul(np, v, ids, w)
     np.testing.assert_array_equal(got[0], want[0])
     np.testing.assert_array_equal(got[1], want[1])
 
@@ -305,10 +307,10 @@ def test_one_numba_thread_runs_mid_sized_products_serially_with_the_same_bits(ba
     before = numba.get_num_threads()
     numba.set_num_threads(1)
     try:
-        got = backend.max_abs_matmul(np, v, ids, w)
+        got = max_abs_dispatch.matmul(np, v, ids, w)
     finally:
         numba.set_num_threads(before)
-    want = backend.max_abs_matmul_reference(np, v, ids, w)
+    want = max_abs_reference.matmul(np, v, ids, w)
     np.testing.assert_array_equal(got[0], want[0])
     np.testing.assert_array_equal(got[1], want[1])
 
@@ -343,8 +345,8 @@ def test_a_non_finite_input_in_a_later_batch_behaves_as_the_reference(impl, wher
         v[1, 0, 4], w[1, 4, 2] = 0.0, np.inf
     ids = fresh_ids(rng, v.shape)
     with np.errstate(invalid="ignore"):
-        got = backend.max_abs_matmul(np, v, ids, w)
-        want = backend.max_abs_matmul_reference(np, v, ids, w)
+        got = max_abs_dispatch.matmul(np, v, ids, w)
+        want = max_abs_reference.matmul(np, v, ids, w)
     np.testing.assert_array_equal(got[0], want[0])  # NaN and inf where the reference has them
     np.testing.assert_array_equal(got[1], want[1])
     assert not np.isfinite(got[0]).all()
@@ -362,7 +364,7 @@ def test_a_dead_end_in_a_later_batch_gives_way_to_a_real_path(impl):
     values = np.array([[[1.0, 2.0]], [[0.0, 0.0]], [[0.0, 3.0]]])  # (3, 1, 2): batch 1 has a dead end first
     ids = np.array([[[5, 6]], [[backend.NO_PATH, 7]], [[backend.NO_PATH, 8]]])
     weights = np.array([[[1.0], [1.0]], [[1.0], [1.0]], [[1.0], [0.0]]])
-    out_v, out_i = backend.max_abs_matmul(np, np.repeat(values, 2, axis=1), np.repeat(ids, 2, axis=1), weights)
+    out_v, out_i = max_abs_dispatch.matmul(np, np.repeat(values, 2, axis=1), np.repeat(ids, 2, axis=1), weights)
     # batch 0: |2| wins (id 6); batch 1: products 0 and 0, the dead end first, the real path (id 7)
     # wins the tie; batch 2: products 0 (dead end) and 0 (real, 3 * 0), the real path again
     assert out_i[:, :, 0].tolist() == [[6, 6], [7, 7], [8, 8]]
@@ -474,7 +476,7 @@ def test_max_abs_sum_over_rows_keeps_ties_dead_ends_and_views_right(impl, dtype)
         np.testing.assert_array_equal(out_i, want_i)
     value[5, 6] = np.nan  # numpy's argmax decides (the kernel steps aside)
     got = MaxAbsProduct().sum((value, ids), (0,))
-    want = backend.max_abs_sum_rows_reference(np, value, ids)
+    want = max_abs_reference.sum_rows(np, value, ids)
     np.testing.assert_array_equal(got[0], want[0])
     np.testing.assert_array_equal(got[1], want[1])
     assert np.isnan(got[0][6])

@@ -1,8 +1,9 @@
-"""Optional compiled CPU kernels (numba), used by :mod:`semirad.backend` when numba is installed.
+"""Compiled CPU kernels (numba), used by :mod:`semirad.fast` and the semirings' dispatch modules
+(:mod:`semirad.semirings.max_abs.dispatch`) when numba is installed.
 
 ``pip install semirad[fast]`` installs numba. Without it, or with the environment variable
 ``SEMIRAD_KERNELS=numpy``, or after :func:`use` ``("numpy")``, every kernel falls back to the
-numpy reference in :mod:`semirad.backend`; both give bit-identical results (the tests run both).
+numpy reference beside the algebra it speeds up; both give bit-identical results (the tests run both).
 
 >>> import semirad.kernels as K
 >>> K.use("numpy"); K.enabled()
@@ -13,7 +14,10 @@ True
 
 from __future__ import annotations
 
+import importlib
 import os
+
+import numpy as np
 
 try:
     import numba  # noqa: F401
@@ -26,6 +30,20 @@ _MODES = ("auto", "numba", "numpy")
 _mode = os.environ.get("SEMIRAD_KERNELS", "auto")
 if _mode not in _MODES:
     _mode = "auto"
+
+
+#: the dtypes the compiled kernels take
+DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def compiled(name: str):
+    """The compiled kernel module ``semirad.kernels.<name>`` (``"elementwise"``, ``"max_abs"``),
+    imported on first use: each kernel compiles, or loads from numba's cache, at its first call.
+
+    >>> compiled("elementwise").__name__ if AVAILABLE else "semirad.kernels.elementwise"
+    'semirad.kernels.elementwise'
+    """
+    return importlib.import_module(f"{__name__}.{name}")
 
 
 def use(mode: str) -> None:

@@ -1,14 +1,15 @@
 """cupy wrappers of the MaxAbsProduct CUDA kernels (sources in :mod:`semirad.kernels.cuda_sources`).
 
 :func:`max_abs_matmul` and :func:`scatter_max_abs` take the arguments of, and return bit for bit
-what, :func:`semirad.backend.max_abs_matmul` and :func:`semirad.backend.scatter_max_abs` return
-for cupy arrays. cupy is imported on first use: this module imports without it. Each dtype's
+what, :func:`semirad.semirings.max_abs.dispatch.matmul` and ``.scatter`` return for cupy arrays
+(they are reached from there). cupy is imported on first use: this module imports without it. Each dtype's
 source is compiled once per device (``cupy.RawModule``, cached here and on disk by cupy).
 Nothing here synchronises with the host: shapes and strides decide every launch, the per-batch
 offset tables are built on the host once per layout and cached on the device.
 
 Routing of :func:`max_abs_matmul` (float32/float64 after ``result_type``; anything else, and
-sizes beyond 32-bit indices, go to the cupy reference :func:`semirad.backend.max_abs_matmul_reference`):
+sizes beyond 32-bit indices, get None: the caller, :mod:`semirad.semirings.max_abs.dispatch`, runs the
+cupy reference :func:`semirad.semirings.max_abs.reference.matmul`):
 
 * ``n <= 1`` or an empty dimension: no comparison to make (as the backend's trivial case);
 * weights without a batch of their own: the batch of ``values`` is folded into its rows;
@@ -27,10 +28,9 @@ from functools import cache, lru_cache
 
 import numpy as np
 
+from ..ids import NO_PATH
 from . import cuda_sources as S
 
-#: backpointer of an element without a path (same as :data:`semirad.backend.NO_PATH`)
-NO_PATH = np.iinfo(np.int64).max
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _INT32_LIMIT = 2**31 - 1024  # indices kept in int inside the kernels stay below this
 _I64 = np.dtype(np.int64)
@@ -132,16 +132,17 @@ def _grid(count: int, threads: int, cap: int = 65535 * 32) -> int:
 
 # -- contraction ----------------------------------------------------------------------------------
 def max_abs_matmul(xp, values, ids, weights):
-    """Max-abs-times contraction with argmax on cupy arrays (see :func:`semirad.backend.max_abs_matmul`).
+    """Max-abs-times contraction with argmax on cupy arrays (see
+    :func:`semirad.semirings.max_abs.dispatch.matmul`), or None where the kernels do not apply (numpy
+    arrays, other dtypes, sizes past 32-bit indices, ``SEMIRAD_CUDA_KERNELS=reference``): the caller
+    then runs the reference.
 
     ``out[..., i, k] = values[..., i, j*] * weights[..., j*, k]`` and ``out_ids[..., i, k] =
     ids[..., i, j*]`` with ``j*`` the first ``j`` of largest ``|values[..., i, j] * weights[..., j, k]|``;
     batch dimensions broadcast; ``n == 0`` gives ``(0, NO_PATH)``.
     """
-    from .. import backend
-
     if xp is np:
-        return backend.max_abs_matmul_reference(xp, values, ids, weights)
+        return None
     cp = _cupy()
     if values.ndim < 2 or weights.ndim < 2 or values.shape[-1] != weights.shape[-2]:
         raise ValueError(f"max_abs_matmul: shapes {values.shape} and {weights.shape} do not contract")
@@ -157,7 +158,7 @@ def max_abs_matmul(xp, values, ids, weights):
         out_i = cp.broadcast_to(cp.broadcast_to(ids, values.shape), shape)
         return out_v, out_i
     if not _enabled or dtype not in _DTYPES or max(m, n, p) >= _INT32_LIMIT:
-        return backend.max_abs_matmul_reference(xp, values, ids, weights)
+        return None
     if math.prod(shape) == 0:
         return cp.zeros(shape, dtype=dtype), cp.full(shape, NO_PATH, dtype=np.int64)
     values = values.astype(dtype, copy=False)
@@ -293,13 +294,13 @@ _KEY_DTYPES = {np.dtype(np.float32): np.uint32, np.dtype(np.float64): np.uint64}
 def scatter_max_abs(xp, positions, values, ids, size: int):
     """Per target keep the value of largest ``|value|``, ties to the smallest id (then the first entry).
 
-    Same arguments and result as :func:`semirad.backend.scatter_max_abs`: ``(value, id)`` arrays of
-    length ``size``; untouched targets hold ``(0, NO_PATH)``; NaN loses to every number.
+    Same arguments and result as :func:`semirad.semirings.max_abs.dispatch.scatter`: ``(value, id)``
+    arrays of length ``size``; untouched targets hold ``(0, NO_PATH)``; NaN loses to every number.
+    None where the kernels do not apply (numpy arrays, other dtypes, kernels off): the caller then
+    runs the reference.
     """
-    from .. import backend
-
     if xp is np or not _enabled or np.dtype(values.dtype) not in _DTYPES:
-        return backend.scatter_max_abs_reference(xp, positions, values, ids, size)
+        return None
     cp = _cupy()
     positions = positions.ravel()
     if values.size != positions.size:

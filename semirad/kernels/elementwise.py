@@ -2,7 +2,7 @@
 sigmoid) and the finiteness check of a trace.
 
 The first three do in one pass over memory, with the same floating-point operations in the same
-order, what :mod:`semirad.backend` otherwise does with numpy: the same bits. They pay on arrays of
+order, what :mod:`semirad.fast` otherwise does with numpy: the same bits. They pay on arrays of
 a few MB, where every pass is a trip to memory: in a network of 16384 x 20 layers they made a
 backprop 1.1x faster (see docs/design.md, Performance). ``non_finite_sum`` answers the question of
 numpy's ``isfinite(a.sum())`` without its overflow and faster. Arrays are C-contiguous and of one
@@ -10,7 +10,7 @@ float dtype; the caller checks that. ``traced_vertex`` does a small traced verte
 (finiteness, own ids, dead ends) in one call where numpy takes three, and ``largest_magnitude``
 bounds a contraction's products (:func:`semirad.backend.products_finite`) in one call, and
 ``max_abs_add`` is MaxAbsProduct's ``⊕`` in one pass where numpy takes eight. ``tanh`` is
-semirad's float64 tanh (:mod:`semirad._tanh`), 4.5x numpy's where numpy's is a libm call per
+semirad's float64 tanh (:mod:`semirad.kernels.tanh`), 4.5x numpy's where numpy's is a libm call per
 element.
 """
 
@@ -21,10 +21,8 @@ import math
 import numpy as np
 from numba import njit, types
 
-from .._tanh import tanh_loop
-
-#: the id of "no path" (semirad.backend.NO_PATH: the largest int64)
-_NO_PATH = np.iinfo(np.int64).max
+from ..ids import NO_PATH as _NO_PATH
+from .tanh import tanh_loop
 
 
 @njit(cache=True, boundscheck=False)
@@ -132,7 +130,7 @@ def largest_magnitude(x):
     return largest if check == 0.0 else np.inf
 
 
-#: ``out = tanh(x)`` (flat float64 arrays): :func:`semirad._tanh.tanh_loop` compiled (its source
+#: ``out = tanh(x)`` (flat float64 arrays): :func:`semirad.kernels.tanh.tanh_loop` compiled (its source
 #: file, which holds its constants, is what numba's cache checks); no ZeroDivisionError branch, so
 #: the loop vectorizes
 tanh = njit(cache=True, boundscheck=False, error_model="numpy")(tanh_loop)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import backend
+from .. import fast
 from .core import Op, unbroadcast
 
 
@@ -164,7 +164,7 @@ def _spread(ctx):
     kept = tuple(1 if d in axes else n for d, n in enumerate(shape))
 
     xp = ctx.xp
-    return lambda a: backend.broadcast_to(xp, a.reshape(kept), shape)
+    return lambda a: fast.broadcast_to(xp, a.reshape(kept), shape)
 
 
 # fmt: off

@@ -7,6 +7,8 @@ import pytest
 
 import semirad as sr
 from semirad import backend
+from semirad.semirings.max_abs import dispatch as max_abs_dispatch
+from semirad.semirings.max_abs import reference as max_abs_reference
 
 
 @pytest.mark.parametrize("vector", [True, False])
@@ -42,10 +44,10 @@ def test_first_real_path_and_the_contraction_rule_directly(impl, rows):
     values = np.array([[0.0, 0.0, 5.0]] * rows)
     ids = np.array([[backend.NO_PATH, 4, 9]] * rows)
     weights = np.array([[1.0, 7.0], [0.0, 7.0], [0.0, 0.0]])
-    out_v, out_i = backend.max_abs_matmul(np, values, ids, weights)
+    out_v, out_i = max_abs_dispatch.matmul(np, values, ids, weights)
     # column 0: products 0, 0, 0 (j = 0 a dead end, j = 1 the first real path); column 1: 0, 0, 0 too
     assert out_i.tolist() == [[4, 4]] * rows and out_v.tolist() == [[0.0, 0.0]] * rows
-    first, found = backend.first_real_path(np, np.array([[backend.NO_PATH, backend.NO_PATH], [3, 4]]))
+    first, found = max_abs_reference.first_real_path(np, np.array([[backend.NO_PATH, backend.NO_PATH], [3, 4]]))
     assert first.tolist() == [0, 0] and found.tolist() == [False, True]
 
 

@@ -18,9 +18,10 @@ import weakref
 
 import numpy as np
 
-from .. import backend
-from ..axes import canonical_axes
-from .base import Semiring, check_finite
+from ... import backend, fast
+from ...axes import canonical_axes
+from ..base import Semiring, check_finite
+from . import dispatch, reference
 
 
 class MaxAbsProduct(Semiring):
@@ -70,12 +71,12 @@ class MaxAbsProduct(Semiring):
         return g[0].astype(dtype, copy=False)
 
     def add(self, a, b):
-        return backend.max_abs_add(backend.namespace(a[0], b[0]), a[0], a[1], b[0], b[1])
+        return dispatch.add(backend.namespace(a[0], b[0]), a[0], a[1], b[0], b[1])
 
     def scale(self, g, weights):
         xp = backend.namespace(g[0])
         value = g[0] * weights
-        ids = g[1] if value.shape == g[1].shape else backend.broadcast_to(xp, g[1], value.shape)
+        ids = g[1] if value.shape == g[1].shape else fast.broadcast_to(xp, g[1], value.shape)
         return value, ids
 
     def sum(self, g, axes, keepdims=False):
@@ -92,7 +93,7 @@ class MaxAbsProduct(Semiring):
         if not reduced:  # nothing to reduce (a bias over an empty batch): no path
             return self.zeros(xp, shape, value.dtype)
         if ids.shape != full:
-            ids = backend.broadcast_to(xp, ids, full)
+            ids = fast.broadcast_to(xp, ids, full)
         # the reduced elements as rows (their C order: the first on ties), the kept ones as columns;
         # a view where the reduced axes lead a C-contiguous array (a bias under its batch)
         if kept and kept[0] < axes[-1]:
@@ -100,19 +101,19 @@ class MaxAbsProduct(Semiring):
             value, ids = value.transpose(order), ids.transpose(order)
         rows = (reduced, math.prod(kept_shape))
         rows_v, rows_i = value.reshape(rows), ids.reshape(rows)
-        out = backend.max_abs_sum_rows(xp, rows_v, rows_i)
-        out_v, out_i = backend.max_abs_sum_rows_reference(xp, rows_v, rows_i) if out is None else out
+        out = dispatch.sum_rows(xp, rows_v, rows_i)
+        out_v, out_i = reference.sum_rows(xp, rows_v, rows_i) if out is None else out
         return out_v.reshape(shape), out_i.reshape(shape)
 
     def matmul(self, g, weights):
         xp = backend.namespace(g[0], weights)
-        out = backend.max_abs_matmul(xp, g[0], g[1], weights)
+        out = dispatch.matmul(xp, g[0], g[1], weights)
         # each result is one product g[i, j] * weights[j, k]: a bound on the inputs can spare `enter`
         # its pass over a large result (the weight gradient of a batch-1 dense layer)
         registry = self._proven_finite
         if (
-            registry is not None and self.check_finite and out[0].size >= backend._PROOF_MIN_ELEMENTS
-            and backend.products_finite(xp, g[0], weights, out[0].size)
+            registry is not None and self.check_finite and out[0].size >= dispatch._PROOF_MIN_ELEMENTS
+            and dispatch.products_finite(xp, g[0], weights, out[0].size)
         ):
             proven = _whole_memory(out[0])
             key = id(proven)  # the entry goes when the array does (the call runs as it is freed)
@@ -128,7 +129,7 @@ class MaxAbsProduct(Semiring):
         positions = backend.flat_positions(xp, shape, index)
         value = xp.broadcast_to(value, positions.shape)
         ids = xp.broadcast_to(ids, positions.shape)
-        out_v, out_i = backend.scatter_max_abs(xp, positions, value, ids, size)
+        out_v, out_i = dispatch.scatter(xp, positions, value, ids, size)
         return out_v.reshape(shape), out_i.reshape(shape)
 
     def map(self, g, fn):
@@ -138,8 +139,8 @@ class MaxAbsProduct(Semiring):
         value, ids = g
         xp = backend.namespace(value)
         # a vertex with no path to the output stays a dead end: it must lose ties to real zero-valued paths
-        own, finite = (None, None) if node.op is None else backend.traced_vertex(xp, value, ids, base)
-        if self.check_finite and not finite and not self._known_finite(value) and not backend.all_finite(xp, value):
+        own, finite = (None, None) if node.op is None else dispatch.traced_vertex(xp, value, ids, base)
+        if self.check_finite and not finite and not self._known_finite(value) and not dispatch.all_finite(xp, value):
             check_finite(xp, value, node)
         if node.op is None:  # a leaf propagates nothing: only its backpointers are kept
             return g, ids
@@ -150,7 +151,7 @@ class MaxAbsProduct(Semiring):
         sweep (values are never written in place during a sweep; numpy and cupy point a view's
         ``base`` at the array that owns the memory, so a view holds only elements of it)."""
         proven = self._proven_finite
-        if not proven or value.size < backend._PROOF_MIN_ELEMENTS:  # small: a slice at most, checked as usual
+        if not proven or value.size < dispatch._PROOF_MIN_ELEMENTS:  # small: a slice at most, checked as usual
             return False
         for candidate in (value, getattr(value, "base", None)):
             ref = proven.get(id(candidate)) if candidate is not None else None
