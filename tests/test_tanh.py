@@ -83,12 +83,13 @@ def test_the_loop_in_plain_python_gives_the_transcriptions_bits():
 
 
 @pytest.mark.parametrize("shape", [(), (1,), (7,), (33, 20), (3, 4, 5)])
-def test_backend_tanh_is_semirads_on_float64_in_either_mode(impl, shape):
+def test_fast_tanh_is_semirads_with_the_kernels_and_numpys_without(impl, shape):
     rng = np.random.default_rng(3)
     x = rng.standard_normal(shape) * 3
     y = fast.tanh(np, x)
     transposed = fast.tanh(np, x.T)  # a non-contiguous view
-    want = _tanh.tanh_numpy(x)
+    want = _tanh.tanh_numpy(x) if kernels.enabled() else np.tanh(x)
+    assert np.array_equal(fast.tanh_reference(np, x), _tanh.tanh_numpy(x))
     assert y.shape == x.shape and y.dtype == np.float64
     assert np.array_equal(y, want)
     assert np.array_equal(transposed, want.T)
@@ -98,7 +99,7 @@ def test_backend_tanh_leaves_other_dtypes_to_numpy():
     x = np.linspace(-3, 3, 101, dtype=np.float32)
     assert np.array_equal(fast.tanh(np, x), np.tanh(x)) and fast.tanh(np, x).dtype == np.float32
     scalar = np.float64(0.3)  # what 0.5 * a 0-d array gives
-    assert fast.tanh(np, scalar) == _tanh.tanh_numpy(np.array([0.3]))[0]
+    assert fast.tanh_reference(np, scalar) == _tanh.tanh_numpy(np.array([0.3]))[0]
 
 
 def test_tanh_and_sigmoid_ops_use_it_forward_and_their_gradients_follow(impl):
@@ -108,7 +109,7 @@ def test_tanh_and_sigmoid_ops_use_it_forward_and_their_gradients_follow(impl):
     y, s = t.tanh(), t.sigmoid()
     (gy,) = sr.grad(y.sum(), [t])
     (gs,) = sr.grad(s.sum(), [t])
-    assert np.array_equal(y.numpy(), _tanh.tanh_numpy(x))
+    assert np.array_equal(y.numpy(), _tanh.tanh_numpy(x) if kernels.enabled() else np.tanh(x))
     assert np.array_equal(s.numpy(), fast.sigmoid_reference(np, x))
     np.testing.assert_allclose(gy, 1 - np.tanh(x) ** 2, rtol=1e-13, atol=1e-15)
     np.testing.assert_allclose(gs, np.exp(-x) / (1 + np.exp(-x)) ** 2, rtol=1e-12, atol=1e-15)
