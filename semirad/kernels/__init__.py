@@ -43,7 +43,13 @@ def compiled(name: str):
     >>> compiled("elementwise").__name__ if AVAILABLE else "semirad.kernels.elementwise"
     'semirad.kernels.elementwise'
     """
-    return importlib.import_module(f"{__name__}.{name}")
+    module = _COMPILED.get(name)
+    if module is None:  # (a dict lookup: this runs at every kernel call, import_module costs a µs)
+        module = _COMPILED[name] = importlib.import_module(f"{__name__}.{name}")
+    return module
+
+
+_COMPILED: dict = {}
 
 
 def use(mode: str) -> None:
