@@ -8,6 +8,7 @@ import numpy as np
 from .. import backend, engine
 from ..axes import canonical_axes
 from ..engine import Context
+from ..engine import _Anywhere as _ANYWHERE
 from ..readonly import protected
 
 
@@ -80,25 +81,29 @@ def apply(op: Op, *inputs, **params):
     n = len(inputs)
     if n == 2:  # binary ops and matmul: unrolled, and called without packing arguments
         a, b = inputs
+        raw = 0  # how many operands are not tensors (a caller's arrays or numbers)
         if isinstance(a, Tensor):
             pa, a = a._node, a._data
             sa = a.shape
         else:
-            pa, sa = None, getattr(a, "shape", ())
+            pa, sa, raw = None, getattr(a, "shape", ()), 1
         if isinstance(b, Tensor):
             pb, b = b._node, b._data
             sb = b.shape
         else:
-            pb, sb = None, getattr(b, "shape", ())
-        record = (pa is not None or pb is not None) and engine._state.grad_enabled
-        if record and (pa is None or pb is None):  # a caller's array the op may keep: it must not change
-            a, b = protected(a), protected(b)
+            pb, sb, raw = None, getattr(b, "shape", ()), raw + 2
+        record = (pa is not None or pb is not None) and (not _ANYWHERE.no_grad or engine._state.grad_enabled)
+        if record and raw:  # a caller's array the op may keep: it must not change (tensors' data is read-only)
+            if raw & 1:
+                a = protected(a)
+            if raw & 2:
+                b = protected(b)
         arrays, parents, shapes = (a, b), (pa, pb), (sa, sb)
     elif n == 1 and isinstance(inputs[0], Tensor):  # unary ops
         x = inputs[0]
         a = x._data
         arrays, parents, shapes = (a,), (x._node,), (a.shape,)
-        record = x._node is not None and engine._state.grad_enabled
+        record = x._node is not None and (not _ANYWHERE.no_grad or engine._state.grad_enabled)
     else:
         arrays, parents, shapes = [], [], []
         record = False
@@ -113,9 +118,9 @@ def apply(op: Op, *inputs, **params):
                 arrays.append(x)
                 parents.append(None)
                 shapes.append(getattr(x, "shape", ()))
-        record = record and engine._state.grad_enabled
+        record = record and engine.recording()
         if record:
-            arrays = [a if p is not None else protected(a) for a, p in zip(arrays, parents)]
+            arrays = [a if isinstance(x, Tensor) else protected(a) for a, x in zip(arrays, inputs)]
         arrays, parents, shapes = tuple(arrays), tuple(parents), tuple(shapes)
         n = 0
     xp = np if backend.cupy is None else backend.namespace(*arrays)
