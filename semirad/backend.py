@@ -87,3 +87,19 @@ def product_dtype(a, b):
     'float64'
     """
     return a.dtype if a.dtype == b.dtype else np.result_type(a.dtype, b.dtype)
+
+
+#: elements of the largest temporary a blocked loop over rows builds (32 MiB of float64)
+_CHUNK_ELEMENTS = 1 << 22
+
+
+def row_blocks(rows: int, elements_per_row: int):
+    """Slices of ``range(rows)`` such that a temporary of ``elements_per_row`` per row stays near
+    ``2**22`` elements: the one chunked loop of the array references' broadcast contractions.
+
+    >>> [(s.start, s.stop) for s in row_blocks(5, 2**21)]
+    [(0, 2), (2, 4), (4, 5)]
+    """
+    step = max(1, _CHUNK_ELEMENTS // max(1, elements_per_row))
+    return [slice(r0, min(rows, r0 + step)) for r0 in range(0, rows, step)]
+

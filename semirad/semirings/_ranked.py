@@ -31,8 +31,6 @@ from .. import backend
 from ..axes import canonical_axes
 from .base import Semiring, check_finite
 
-_CHUNK_ELEMENTS = 1 << 22
-
 
 def select(xp, key, sign, code, k: int, empty: float, axis: int = -1):
     """The ``k`` best candidates along ``axis`` (key desc, then code asc; stable otherwise).
@@ -174,14 +172,13 @@ class Ranked(Semiring):
         nb = src[0].shape[0]
         out = (xp.empty((nb, k, m, p), dtype=np.result_type(key.dtype, w_key.dtype)),
                xp.empty((nb, k, m, p), dtype=np.int8), xp.empty((nb, k, m, p), dtype=np.int64))  # fmt: skip
-        rows = max(1, _CHUNK_ELEMENTS // max(1, n * p))
+        blocks = backend.row_blocks(m, n * p)
         for b in range(nb):
-            for r0 in range(0, m, rows):
-                r1 = min(m, r0 + rows)
-                g_chunk = [a[b, :, r0:r1] for a in src]  # (k, R, n)
+            for rows in blocks:
+                g_chunk = [a[b, :, rows] for a in src]  # (k, R, n)
                 best = self._contract(xp, g_chunk, wk[b], ws[b])  # (R, p, k)
                 for o, a in zip(out, best, strict=True):
-                    o[b, :, r0:r1] = xp.moveaxis(a, -1, 0)
+                    o[b, :, rows] = xp.moveaxis(a, -1, 0)
         shape = (k,) + batch + (m, p)
         return tuple(xp.moveaxis(a, 1, 0).reshape(shape) for a in out)
 

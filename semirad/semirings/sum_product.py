@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from .. import backend, fast
 from .base import Semiring
-
-#: smaller temporaries are not worth the checks of an in-place product
-_IN_PLACE_MIN = 4096
 
 
 class SumProduct(Semiring):
@@ -58,39 +53,13 @@ class SumProduct(Semiring):
 
     def scale_temporary(self, g, weights):
         w = self.edge_weights(weights)
-        if (
-            w is weights and type(w) is np.ndarray and type(g) is np.ndarray and w.size >= _IN_PLACE_MIN
-            and w.shape == g.shape and w.dtype == g.dtype and w.flags.writeable
-        ):
-            # the weights are the caller's temporary: the product goes into them, no new array
-            # (a fresh array of a few MB can cost more in page faults than the multiply itself)
-            return np.multiply(g, w, out=w)
-        return g * w
+        return fast.multiply_into(g, w) if w is weights else g * w  # (into the caller's temporary)
 
     def sum(self, g, axes, keepdims=False):
-        k = len(axes)
-        if (
-            not keepdims and 0 < k < g.ndim and axes == tuple(range(k)) and g.dtype.kind == "f"
-            and g.size >= 4096 and g.flags.c_contiguous
-        ):
-            # leading axes (a bias under a batch): a matrix-vector product with ones runs at BLAS speed,
-            # where numpy's reduction along a non-contiguous axis walks row by row (7x slower)
-            rows = math.prod(g.shape[:k])
-            xp = backend.namespace(g)
-            return (xp.ones(rows, dtype=g.dtype) @ g.reshape(rows, -1)).reshape(g.shape[k:])
-        return g.sum(axis=axes, keepdims=keepdims)
+        return fast.sum_axes(g, axes, keepdims)
 
     def matmul(self, g, weights):
-        weights = self.edge_weights(weights)
-        if g.shape[-1] == 1:  # one product per output element (an outer product): BLAS is slow at k = 1
-            return g * weights
-        # numpy's matmul leaves BLAS for a loop 50x slower when an operand has a 0 stride (a broadcast
-        # gradient, e.g. of a sum): a copy of that operand costs far less than the product
-        if 0 in g.strides:
-            g = g.copy()
-        if 0 in weights.strides:
-            weights = weights.copy()
-        return fast.matmul(g, weights)
+        return fast.contract(g, self.edge_weights(weights))
 
     def scatter(self, g, index, shape, unique):
         if unique:

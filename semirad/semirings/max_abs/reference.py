@@ -44,9 +44,6 @@ def vertex_ids(xp, ids, base: int):
     return own
 
 
-_CHUNK_ELEMENTS = 1 << 22
-
-
 def scatter(xp, positions, values, ids, size: int):
     """:func:`.dispatch.scatter` in plain array operations (one ``lexsort``): the algorithm
     that the compiled kernels must reproduce and fall back to.
@@ -154,12 +151,11 @@ def matmul(xp, values, ids, weights):
     w = xp.broadcast_to(weights, batch + (n, p)).reshape(nb, n, p)
     out_v = xp.empty((nb, m, p), dtype=dtype)
     out_i = xp.empty((nb, m, p), dtype=np.int64)
-    rows = max(1, _CHUNK_ELEMENTS // max(1, n * p))
+    blocks = backend.row_blocks(m, n * p)
     for b in range(v.shape[0]):
-        for r0 in range(0, m, rows):
-            r1 = min(m, r0 + rows)
-            prod = v[b, r0:r1, :, None] * w[b, None, :, :]  # (rows, n, p)
+        for rows in blocks:
+            prod = v[b, rows, :, None] * w[b, None, :, :]  # (rows, n, p)
             best = xp.abs(prod).argmax(axis=1)  # (rows, p); first max on ties
-            out_v[b, r0:r1] = xp.take_along_axis(prod, best[:, None, :], axis=1)[:, 0, :]
-            out_i[b, r0:r1] = xp.take_along_axis(i[b, r0:r1], best, axis=1)
+            out_v[b, rows] = xp.take_along_axis(prod, best[:, None, :], axis=1)[:, 0, :]
+            out_i[b, rows] = xp.take_along_axis(i[b, rows], best, axis=1)
     return out_v.reshape(batch + (m, p)), out_i.reshape(batch + (m, p))
