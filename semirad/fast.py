@@ -45,7 +45,7 @@ _ndarray = np.ndarray  # a module global: read on every call of the helpers belo
 
 
 #: ``np.dot`` is ``@`` for contiguous operands of 1 or 2 dimensions (the same BLAS calls, the same
-#: bits) at about 0.5 µs less per call: numpy's ``matmul`` is a generalized ufunc, with its dispatch
+#: bits) with less dispatch: a just-optimization (docs/design.md, "Thresholds")
 _dot = np.dot
 
 
@@ -116,9 +116,8 @@ _TILE_MIN_ELEMENTS = 1 << 17
 _TILE_WIDTH = 1 << 14
 
 
-#: arrays of at least this many elements go through the numba elementwise kernels (where enabled):
-#: from about 2000 elements one compiled pass beats numpy's (2 x 1.4 µs against 1.9 / 2.0 µs for the
-#: bias add and tanh's partial, 4096: 1.9 / 2.2 against 4.2 / 3.7; timeit, float64)
+#: arrays of at least this many elements go through the numba elementwise kernels, where enabled
+#: (measured: docs/design.md, "Thresholds")
 _FUSED_MIN_ELEMENTS = 1 << 11
 
 

@@ -44,13 +44,10 @@ from .elementwise import _NO_PATH
 #: below this many products per call the serial kernel runs (thread start-up would dominate)
 PARALLEL_MIN_WORK = 1 << 17
 #: below this many products a product of two matrices (m > 1) is one compiled call (:func:`_small`),
-#: and below ``WIDE_MIN_WORK`` too where numba runs one thread: the parallel kernel on one thread
-#: only adds its launch (one thread, Zen 3: 147,456 products 75 against 65 µs, 640,000 164 against
-#: 158; on two threads the parallel kernel won from 147,456: 45 against 64 µs)
+#: and below ``WIDE_MIN_WORK`` too where numba runs one thread (measured: docs/design.md, "Thresholds")
 SMALL_MAX_WORK = PARALLEL_MIN_WORK
-#: from this many products per call 512-bit vectors are used where the CPU has them; a smaller call
-#: would not make up for the few µs an AVX-512 core takes to switch to them (a 1000-layer trace of
-#: 32 x 20 matrices, 2000 calls, took 1.2x longer with 512-bit vectors in every call)
+#: from this many products per call 512-bit vectors are used where the CPU has them (switching to them
+#: costs a few µs; docs/design.md, "Thresholds")
 WIDE_MIN_WORK = 1 << 20
 #: output rows per task: they share every load of ``w``
 ROWS = 8
@@ -58,11 +55,7 @@ ROWS = 8
 CHUNK = 512
 #: from this many ``j`` a row block keeps only each group's largest product and finds the winner in
 #: its group at the end (:func:`_update8`, :func:`_first_of_group`); below, a tournament keeps the
-#: exact ``j`` (:func:`_update8_exact`). The search costs about 20 ns per output, scattered loads.
-#: AMD EPYC Zen 3, both loops without masked stores (see :func:`_keep_larger`), one process, calls
-#: interleaved, deferred / exact: (500 x n) @ (n x 500) n = 64 1.70, 128 1.5-1.6, 192 1.3,
-#: 256 1.14, 320 1.13, 448 1.03; the input gradient of a dense layer ((n x n) @ (n x 64)) n = 300 1.08,
-#: 500 0.94-1.17, 1000 0.93-0.97. (On Zen 1, with the masked stores, the break-even was near 110.)
+#: exact ``j`` (:func:`_update8_exact`) (measured: docs/design.md, "Thresholds")
 DEFER_MIN_N = 512
 
 

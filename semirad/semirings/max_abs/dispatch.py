@@ -20,16 +20,12 @@ _KERNEL_DTYPES = kernels.DTYPES
 
 
 #: C-contiguous traced vertices below this many elements get their ids and finiteness from one
-#: compiled pass (:func:`traced_vertex`): 1.4 µs at 2048 elements, 3.8 at 10,000, 55 at 100,000,
-#: against 5.6, 11 and 98 for numpy's steps with the check of the values (Zen 3)
+#: compiled pass (:func:`traced_vertex`) (measured: docs/design.md, "Thresholds")
 _VERTEX_KERNEL_MAX = 1 << 16
 
 
-#: results of at least this many elements are proven finite from their operands rather than checked.
-#: With numba the bound is a compiled call per operand, and with its bookkeeping in the trace
-#: (a weak reference to the result, a lookup at the vertex) about 3.7 µs against 0.12 ns per
-#: element to check (AMD EPYC Zen 3: 2.2 µs at 10,000 results, 5.7 at 40,000); without numba
-#: two ``abs().max()`` cost 12 µs at 200 elements against 9.5 to check 40,000 results
+#: results of at least this many elements are proven finite from their operands rather than checked
+#: (measured: docs/design.md, "Thresholds")
 _PROOF_MIN_ELEMENTS = 1 << 15
 
 
