@@ -324,7 +324,7 @@ def _sweep(root: Node, targets: list, seed: Any, semiring, graph: list) -> Sweep
         if op is None:
             continue
         parents = node.parents
-        if len(parents) == 2:
+        if len(parents) == 2:  # (unrolled for one and two parents: a just-optimization of the hot loop)
             p0, p1 = parents
             needs = (p0 is not None and p0 in on_path, p1 is not None and p1 in on_path)
         elif len(parents) == 1:

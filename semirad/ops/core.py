@@ -79,7 +79,7 @@ def apply(op: Op, *inputs, **params):
     """
     Tensor = _Registry.tensor
     n = len(inputs)
-    if n == 2:  # binary ops and matmul: unrolled, and called without packing arguments
+    if n == 2:  # binary ops and matmul, unrolled and called without packing arguments: a just-optimization
         a, b = inputs
         raw = 0  # how many operands are not tensors (a caller's arrays or numbers)
         if isinstance(a, Tensor):
