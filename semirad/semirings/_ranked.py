@@ -216,16 +216,15 @@ class Ranked(Semiring):
 
     def scatter(self, g, index, shape, unique):
         xp = backend.namespace(g[0])
+        if unique:
+            return self.scatter_unique(g, index, shape, lead=1)
         k = self.k
         size = int(np.prod(shape, dtype=np.int64))
         positions = backend.flat_positions(xp, shape, index)
         src = [xp.broadcast_to(a, (k,) + positions.shape).reshape(k, -1) for a in g]
         out = [a.reshape(k, size) for a in self.zeros(xp, (size,), g[0].dtype)]
         pos = positions.reshape(-1)
-        if unique:
-            for o, a in zip(out, src, strict=True):
-                o[:, pos] = a
-        elif pos.size:
+        if pos.size:
             key, sign, code = (a.reshape(-1) for a in src)
             pos = xp.broadcast_to(pos, (k, pos.size)).reshape(-1)
             keys = (code, -key, pos)  # the last key sorts first: by position, then key desc, then code

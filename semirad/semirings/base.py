@@ -99,9 +99,11 @@ class Semiring:
         """``out = zeros(shape); out[index] ⊕= g``; ``unique`` promises no repeated targets."""
         raise self._missing("scatter")
 
-    def scatter_unique(self, g, index, shape: tuple) -> Any:
+    def scatter_unique(self, g, index, shape: tuple, lead: int = 0) -> Any:
         """:meth:`scatter` where no target repeats: ``zeros(shape)`` with ``g`` written at ``index``,
-        every component alike (nothing meets, so no ⊕). The one definition the semirings share.
+        every component alike (nothing meets, so no ⊕). ``lead`` axes of every component come before
+        the element axes (KBest's ``k`` slots, ComponentFlow's channels) and are written whole. The
+        one definition the semirings share.
 
         >>> import semirad as sr
         >>> S = sr.semirings.MaxAbsProduct()
@@ -111,8 +113,9 @@ class Semiring:
         """
         first = g[0] if isinstance(g, tuple) else g
         out = self.zeros(backend.namespace(first), shape, first.dtype)
+        where = (slice(None),) * lead + (index if isinstance(index, tuple) else (index,))
         for target, part in zip(out, g) if isinstance(out, tuple) else [(out, g)]:
-            target[index] = part
+            target[where] = part
         return out
 
     def map(self, g, fn: Callable) -> Any:

@@ -80,13 +80,10 @@ class ComponentFlow(Semiring):
         return g @ w
 
     def scatter(self, g, index, shape, unique):
+        if unique:
+            return self.scatter_unique(g, index, shape, lead=1)
         xp = backend.namespace(g)
         size = int(np.prod(shape, dtype=np.int64))
-        if unique:
-            out = xp.zeros((g.shape[0],) + tuple(shape))
-            for c in range(g.shape[0]):
-                out[c][index] = g[c]
-            return out
         positions = backend.flat_positions(xp, shape, index)
         rows = [
             backend.scatter_add(xp, positions, xp.broadcast_to(g[c], positions.shape), size) for c in range(g.shape[0])
