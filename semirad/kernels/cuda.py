@@ -327,15 +327,6 @@ def scatter_max_abs(xp, positions, values, ids, size: int):
         (_grid(size, S.FLAT_THREADS),), (S.FLAT_THREADS,), (vals, win, np.int64(size), out_v)
     )
     return out_v, out_i
-    # sort by position, then |value| descending, then id ascending: the first of each run wins
-    order = xp.lexsort(xp.stack([ids, -xp.abs(values).astype(np.float64), positions]))
-    sorted_pos = positions[order]
-    first = xp.ones(sorted_pos.shape, dtype=bool)
-    first[1:] = sorted_pos[1:] != sorted_pos[:-1]
-    winners = order[first]
-    out_v[positions[winners]] = values[winners]
-    out_i[positions[winners]] = ids[winners]
-    return out_v, out_i
 
 
 # -- benchmark ------------------------------------------------------------------------------------
