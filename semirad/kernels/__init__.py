@@ -1,7 +1,8 @@
 """Compiled CPU kernels (numba), used by :mod:`semirad.fast` and the semirings' dispatch modules
 (:mod:`semirad.semirings.max_abs.dispatch`) when numba is installed.
 
-``pip install semirad[fast]`` installs numba. Without it, or with the environment variable
+numba is a runtime dependency; where it does not import (a platform without a wheel, a numba that
+does not match numpy) a one-line warning says so. Without it, or with the environment variable
 ``SEMIRAD_KERNELS=numpy``, or after :func:`use` ``("numpy")``, every kernel falls back to the
 numpy reference beside the algebra it speeds up; both give bit-identical results (the tests run both).
 
@@ -16,13 +17,20 @@ from __future__ import annotations
 
 import importlib
 import os
+import warnings
 
 import numpy as np
 
 try:
     import numba  # noqa: F401
-except Exception:  # ImportError, or a numba that does not match the installed numpy
+except Exception as error:  # ImportError, or a numba that does not match the installed numpy
     AVAILABLE = False
+    if os.environ.get("SEMIRAD_KERNELS", "auto") != "numpy":
+        warnings.warn(
+            f"semirad: numba did not import ({type(error).__name__}: {error}); the numpy fallback runs "
+            "(same results, slower traces). Set SEMIRAD_KERNELS=numpy to silence this.",
+            stacklevel=2,
+        )
 else:
     AVAILABLE = True
 
@@ -58,7 +66,7 @@ def use(mode: str) -> None:
     if mode not in _MODES:
         raise ValueError(f"kernel mode must be one of {_MODES}, got {mode!r}")
     if mode == "numba" and not AVAILABLE:
-        raise RuntimeError("numba kernels requested but numba is not installed (pip install semirad[fast])")
+        raise RuntimeError("numba kernels requested but numba does not import (pip install numba)")
     _mode = mode
 
 
