@@ -9,6 +9,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import backend
+from .engine import Node
 from .semirings.base import Result
 from .semirings.k_best import KBest
 from .semirings.log_max_abs import LogMaxAbs
@@ -163,8 +164,6 @@ class Trace(Result):
         >>> [(node.op_name, flat, rank) for node, flat, rank in tr.walk(x, 1)]
         [('leaf', 1, 0), ('mul', 1, 0), ('sum', 0, 0)]
         """
-        from .engine import Node
-
         node = start if isinstance(start, Node) else self.node_of(start)
         if node not in self.sweep.kept:
             raise KeyError(f"{node.describe()} is not a vertex of this sweep")

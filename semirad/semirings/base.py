@@ -9,6 +9,52 @@ import numpy as np
 from .. import backend
 
 
+class Result:
+    """What a sweep computed for its inputs, indexable by the input tensors.
+
+    >>> import semirad as sr
+    >>> x = sr.tensor([1.0, 2.0], requires_grad=True)
+    >>> sr.backward((x * x).sum(), [x])[x].tolist()
+    [2.0, 4.0]
+    """
+
+    def __init__(self, sweep):
+        self.sweep = sweep
+        self.semiring = sweep.semiring
+
+    def node_of(self, tensor):
+        node = getattr(tensor, "_node", None)
+        if node is None or node not in self.sweep.values:
+            name = getattr(tensor, "name", None)
+            shape = getattr(tensor, "shape", None)
+            raise KeyError(f"tensor {name or ''} of shape {shape} was not an input of this sweep")
+        return node
+
+    def raw(self, tensor):
+        """The semiring value (``V``) computed for an input tensor."""
+        return self.sweep.values[self.node_of(tensor)]
+
+    def __getitem__(self, tensor):
+        node = self.node_of(tensor)
+        out = self.semiring.to_array(self.sweep.values[node], node.dtype)
+        if isinstance(out, np.ndarray) and not out.flags.writeable:
+            out = out.copy()
+        return out
+
+    def __contains__(self, tensor) -> bool:
+        return getattr(tensor, "_node", None) in self.sweep.values
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.semiring!r}, {len(self.sweep.values)} inputs)"
+
+    def __reduce_ex__(self, protocol):
+        raise TypeError(
+            f"a {type(self).__name__} holds the recorded graph it was computed on and can't be pickled or "
+            "deep-copied; save what you need instead: its arrays (r[t], which are numpy or cupy arrays), "
+            "paths (r.path(t, index) gives a Path, which pickles) or an importance's to_dict()"
+        )
+
+
 class Semiring:
     """A semiring for the reverse sweep.
 
@@ -30,7 +76,7 @@ class Semiring:
     name = "semiring"
     #: what :meth:`result` makes of a sweep; :mod:`semirad.paths` registers its path-following
     #: results for the path-capable semirings (the semirings never import it)
-    result_class: type = None  # Result, set below
+    result_class: type = Result
     #: whether the class overrides :meth:`enter` (set for every subclass; the sweep skips the call if not)
     has_enter = False
 
@@ -147,52 +193,6 @@ class Semiring:
         return f"{type(self).__name__}()"
 
 
-class Result:
-    """What a sweep computed for its inputs, indexable by the input tensors.
-
-    >>> import semirad as sr
-    >>> x = sr.tensor([1.0, 2.0], requires_grad=True)
-    >>> sr.backward((x * x).sum(), [x])[x].tolist()
-    [2.0, 4.0]
-    """
-
-    def __init__(self, sweep):
-        self.sweep = sweep
-        self.semiring = sweep.semiring
-
-    def node_of(self, tensor):
-        node = getattr(tensor, "_node", None)
-        if node is None or node not in self.sweep.values:
-            name = getattr(tensor, "name", None)
-            shape = getattr(tensor, "shape", None)
-            raise KeyError(f"tensor {name or ''} of shape {shape} was not an input of this sweep")
-        return node
-
-    def raw(self, tensor):
-        """The semiring value (``V``) computed for an input tensor."""
-        return self.sweep.values[self.node_of(tensor)]
-
-    def __getitem__(self, tensor):
-        node = self.node_of(tensor)
-        out = self.semiring.to_array(self.sweep.values[node], node.dtype)
-        if isinstance(out, np.ndarray) and not out.flags.writeable:
-            out = out.copy()
-        return out
-
-    def __contains__(self, tensor) -> bool:
-        return getattr(tensor, "_node", None) in self.sweep.values
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.semiring!r}, {len(self.sweep.values)} inputs)"
-
-    def __reduce_ex__(self, protocol):
-        raise TypeError(
-            f"a {type(self).__name__} holds the recorded graph it was computed on and can't be pickled or "
-            "deep-copied; save what you need instead: its arrays (r[t], which are numpy or cupy arrays), "
-            "paths (r.path(t, index) gives a Path, which pickles) or an importance's to_dict()"
-        )
-
-
 def check_finite(xp, values, node) -> None:
     """Raise ``FloatingPointError`` naming the node if ``values`` holds NaN or inf."""
     bad = ~xp.isfinite(values)
@@ -202,6 +202,3 @@ def check_finite(xp, values, node) -> None:
             f"non-finite value {backend.to_numpy(values[first])} reaches the sweep at element {first} "
             f"of {node.describe()}: check the forward values and edge weights of the ops around it"
         )
-
-
-Semiring.result_class = Result
