@@ -10,8 +10,6 @@ from .semirings.max_abs import MaxAbsProduct
 from .semirings.sum_product import SumProduct
 from .tensor import Tensor, seed_array
 
-_seed_array = seed_array  # the name sr.analysis imports
-
 
 def _as_list(inputs) -> list:
     """The inputs of a sweep as a list: one tensor, or any iterable of them (a generator such as

@@ -29,9 +29,9 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from .. import backend, engine
-from ..api import _seed_array, backward
+from ..api import backward
 from ..semirings.max_abs import MaxAbsProduct
-from ..tensor import Tensor
+from ..tensor import Tensor, seed_array
 from .groups import describe_grouping, parameter_groups
 from .importance import ComponentImportance, backprop_importance, component_importance
 from .progress import progress_bar
@@ -435,7 +435,7 @@ def _row(index: int, loss, params, semiring, group, backprop: bool) -> dict:
         raise ValueError("over_dataset: model_fn returned a tensor that is not part of a recorded graph")
     if params is None:
         targets = [n for n in engine.ancestors(loss._node) if n.op is None]
-        result = semiring.result(engine.sweep(loss._node, targets, _seed_array(loss, None), semiring))
+        result = semiring.result(engine.sweep(loss._node, targets, seed_array(loss, None), semiring))
     else:  # sr.backward checks that every parameter is in the graph
         result = backward(loss, [t for _, t in parameter_groups(params)[0]], semiring)
     row = {"index": index, "loss": _float(loss)}

@@ -35,6 +35,7 @@ from ..semirings.component_flow import ComponentFlow
 from ..semirings.k_best import KBest
 from ..semirings.log_max_abs import LogMaxAbs
 from ..semirings.max_abs import MaxAbsProduct
+from ..tensor import seed_array
 from .groups import describe_grouping, grouping, label, parameter_groups
 from .tables import importance_table, side_by_side
 
@@ -441,8 +442,6 @@ def backprop_importance(output, params=None, group=None, seed=None) -> Component
     >>> imp.counts   # every path: 1 edge in "scale", then y * y (two parallel edges) and the sum
     {'scale': 2.0, '(untagged)': 4.0}
     """
-    from ..api import _seed_array
-
     if output._node is None:
         raise ValueError("backprop_importance: the output is not part of a recorded graph")
     graph = engine.ancestors(output._node)
@@ -469,7 +468,7 @@ def backprop_importance(output, params=None, group=None, seed=None) -> Component
             raise ValueError(f"backprop_importance: {name!r} is not in the graph of the output")
     targets = list(dict.fromkeys(nodes_of.values()))
     semiring = ComponentFlow(channel_of, len(labels))
-    sweep = engine.sweep(output._node, targets, _seed_array(output, seed), semiring)
+    sweep = engine.sweep(output._node, targets, seed_array(output, seed), semiring)
 
     def summarize(pairs):
         total = np.zeros(len(labels))
