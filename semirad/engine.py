@@ -314,6 +314,8 @@ def _sweep(root: Node, targets: list, seed: Any, semiring, graph: list) -> Sweep
     kept, values = {}, {}
     for node in reversed(order):
         g = pending.pop(node)
+        if type(g) is _Buffer:
+            g = g.value
         if node in wanted:
             values[node] = g
         if enter is not None:
@@ -338,14 +340,72 @@ def _sweep(root: Node, targets: list, seed: Any, semiring, graph: list) -> Sweep
         for parent, need, contribution in zip(parents, needs, contributions):
             if not need:
                 continue
+            previous = pending.get(parent)
+            if type(contribution) is Slice:
+                pending[parent] = _add_slice(semiring, previous, contribution, parent.shape)
+                continue
             if shape_of(contribution) != parent.shape:
                 raise RuntimeError(
                     f"backward rule of {op.name!r} returned shape {shape_of(contribution)} for an input of shape "
                     f"{parent.shape}"
                 )
-            previous = pending.get(parent)
-            pending[parent] = contribution if previous is None else add(previous, contribution)
+            if previous is None:
+                pending[parent] = contribution
+            else:
+                pending[parent] = add(previous.value if type(previous) is _Buffer else previous, contribution)
     return Sweep(semiring, root, order, base, kept, values, seed)
+
+
+class Slice:
+    """A backward rule's contribution to a part of its input only: ``value`` ⊕-adds into
+    ``input[index]`` (``index`` picks each element at most once), the rest of the input gets "no path".
+
+    The sweep ⊕-adds it into one buffer per input (:meth:`Semiring.add_at`) instead of building it
+    full-size and adding that: the per-step slices ``xi[t]`` of a sequence's input projection cost
+    their own size, not the sequence's. :func:`full_contribution` gives the full-size value.
+    """
+
+    __slots__ = ("index", "value")
+
+    def __init__(self, index, value):
+        self.index, self.value = index, value
+
+
+class _Buffer:
+    """A pending value the sweep made itself, which :meth:`Semiring.add_at` may write into."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+
+def _add_slice(semiring, previous, part: Slice, shape: tuple) -> _Buffer:
+    if previous is None:
+        return _Buffer(semiring.scatter(part.value, part.index, shape, True))
+    if type(previous) is _Buffer:
+        previous.value = semiring.add_at(previous.value, part.index, part.value)
+        return previous
+    own = semiring.map(previous, _copy)  # another rule's value (may be a view, or kept elsewhere)
+    return _Buffer(semiring.add_at(own, part.index, part.value))
+
+
+def _copy(a):
+    return a.copy()
+
+
+def full_contribution(semiring, contribution, shape: tuple):
+    """A backward rule's contribution to an input of ``shape`` as a full-size value (a
+    :class:`Slice` scattered, anything else as it is).
+
+    >>> from semirad.semirings import SumProduct
+    >>> import numpy as np
+    >>> full_contribution(SumProduct(), Slice(slice(1, 2), np.array([5.0])), (3,)).tolist()
+    [0.0, 5.0, 0.0]
+    """
+    if type(contribution) is Slice:
+        return semiring.scatter(contribution.value, contribution.index, shape, True)
+    return contribution
 
 
 def _element_bases(order: list) -> dict:

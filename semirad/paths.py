@@ -9,7 +9,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import backend
-from .engine import Node
+from .engine import Node, full_contribution
 from .semirings.base import Result
 from .semirings.k_best import KBest
 from .semirings.log_max_abs import LogMaxAbs
@@ -252,6 +252,7 @@ def _slot_weights(source, source_flat: int, target, target_flat: int) -> list:
     out = []
     for parent, contribution in zip(target.parents, target.op.backward(target.ctx, g, semiring, needs), strict=False):
         if parent is source:
+            contribution = full_contribution(semiring, contribution, source.shape)
             out.append(float(backend.to_numpy(contribution[0].reshape(-1)[source_flat])))
     return out
 

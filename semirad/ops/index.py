@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import fast
+from ..engine import Slice
 from .core import Op, unbroadcast
 
 
@@ -70,7 +71,9 @@ class GetItem(Op):
 
     def backward(self, ctx, g, S, needs):
         index = ctx.params["index"]
-        return (S.scatter(g, index, ctx.shapes[0], unique=is_unique_index(index)),)
+        if is_unique_index(index):
+            return (Slice(index, g),)  # ⊕-added into one buffer of x by the sweep
+        return (S.scatter(g, index, ctx.shapes[0], unique=False),)
 
 
 class Concat(Op):

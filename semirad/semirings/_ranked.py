@@ -71,6 +71,7 @@ class Ranked(Semiring):
 
     #: check every vertex for NaN/+inf (ranking silently compares NaN otherwise)
     check_finite = True
+    lead_axes = 1  # the k slots
 
     def __init__(self, k: int = 1, log_domain: bool = False):
         if isinstance(k, bool) or int(k) != k or k < 1:
@@ -217,7 +218,7 @@ class Ranked(Semiring):
     def scatter(self, g, index, shape, unique):
         xp = backend.namespace(g[0])
         if unique:
-            return self.scatter_unique(g, index, shape, lead=1)
+            return self.scatter_unique(g, index, shape, lead=self.lead_axes)
         k = self.k
         size = int(np.prod(shape, dtype=np.int64))
         positions = backend.flat_positions(xp, shape, index)

@@ -77,6 +77,10 @@ class Semiring:
     #: what :meth:`result` makes of a sweep; :mod:`semirad.paths` registers its path-following
     #: results for the path-capable semirings (the semirings never import it)
     result_class: type = Result
+    #: axes that every component of a value has before the element axes (KBest's ``k`` slots,
+    #: ComponentFlow's channels)
+    lead_axes = 0
+
     #: whether the class overrides :meth:`enter` (set for every subclass; the sweep skips the call if not)
     has_enter = False
 
@@ -163,6 +167,32 @@ class Semiring:
         for target, part in zip(out, g) if isinstance(out, tuple) else [(out, g)]:
             target[where] = part
         return out
+
+    def add_at(self, buffer, index, g) -> Any:
+        """``buffer[index] ⊕= g``, where ``index`` picks each element of ``buffer`` at most once: the
+        sweep's accumulation of a contribution to a slice of an input (:class:`semirad.engine.Slice`)
+        into a buffer the sweep owns, which may be written in place. Returns the result (``buffer``
+        itself here). Equal to ``add(buffer, scatter(g, index, shape, True))`` in cost of the slice
+        alone; the default reads the slice, ⊕-adds with :meth:`add` and writes it back, every
+        component alike (``lead_axes`` of each written whole).
+
+        >>> import semirad as sr
+        >>> S = sr.semirings.MaxAbsProduct()
+        >>> buffer = (np.array([1.0, 4.0]), np.array([3, 5]))
+        >>> value, ids = S.add_at(buffer, slice(0, 2), (np.array([-2.0, 3.0]), np.array([9, 8])))
+        >>> value.tolist(), ids.tolist()
+        ([-2.0, 4.0], [9, 5])
+        """
+        where = (slice(None),) * self.lead_axes + (index if isinstance(index, tuple) else (index,))
+        whole = isinstance(buffer, tuple)
+        new = self.add(tuple([part[where] for part in buffer]) if whole else buffer[where], g)
+        targets, parts = (buffer, new) if whole else ((buffer,), (new,))
+        if any(part.dtype != target.dtype for target, part in zip(targets, parts, strict=True)):
+            # g promotes the dtype (a float64 contribution to a float32 buffer): out of place, as ``add`` does
+            return self.add(buffer, self.scatter(g, index, self.shape(buffer), True))
+        for target, part in zip(targets, parts, strict=True):
+            target[where] = part
+        return buffer
 
     def map(self, g, fn: Callable) -> Any:
         """Apply an index map ``fn`` (reshape, transpose, slice, broadcast...) to every component."""

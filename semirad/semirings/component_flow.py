@@ -33,6 +33,7 @@ class ComponentFlow(Semiring):
     """
 
     name = "component-flow"
+    lead_axes = 1  # the channels
 
     def __init__(self, channel_of: dict, channels: int):
         self.channel_of = channel_of
@@ -81,7 +82,7 @@ class ComponentFlow(Semiring):
 
     def scatter(self, g, index, shape, unique):
         if unique:
-            return self.scatter_unique(g, index, shape, lead=1)
+            return self.scatter_unique(g, index, shape, lead=self.lead_axes)
         xp = backend.namespace(g)
         size = int(np.prod(shape, dtype=np.int64))
         positions = backend.flat_positions(xp, shape, index)
