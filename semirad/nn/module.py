@@ -86,6 +86,7 @@ class Module:
             if value is not None:
                 raise TypeError(f"cannot assign {type(value).__name__} to submodule {name!r} (expected a Module)")
             self._modules[name] = None
+            self.__dict__.pop("_child_names", None)
         elif name in self.__dict__.get("_buffers", {}):
             self._buffers[name] = None if value is None else _array(value)
         else:
@@ -104,10 +105,12 @@ class Module:
             registry = self.__dict__.get(kind, {})
             if name in registry:
                 del registry[name]
+                self.__dict__.pop("_child_names", None)
                 return
         object.__delattr__(self, name)
 
     def _forget(self, name: str) -> None:
+        self.__dict__.pop("_child_names", None)
         for kind in ("_parameters", "_buffers", "_modules"):
             self._registry(kind).pop(name, None)
         if name not in ("_parameters", "_buffers", "_modules", "training"):
@@ -407,13 +410,35 @@ def _component_path(module: Module) -> list:
     caller = calling[-1]
     if caller is module:
         return []
-    for name, child in caller.__dict__["_modules"].items():
-        if child is module:
-            return [_segment(name)]
+    children = caller.__dict__["_modules"]
+    name = _child_name(caller, children, module)
+    if name is not None:
+        return [_segment(name)]
     for name, descendant in caller.named_modules():
         if descendant is module:
             return [_segment(part) for part in name.split(".")]
     return [type(module).__name__]
+
+
+def _child_name(caller: Module, children: dict, module: Module) -> str | None:
+    """The first name under which ``caller`` holds ``module`` as a direct child, or None.
+
+    From ``{id(child): first name}``, kept in the caller and dropped by every change of its
+    children (``_forget``, ``__setattr__``, ``__delattr__``); a name is used only while it still
+    holds that very module (a copied or unpickled module carries a stale map: it is rebuilt). A
+    Sequential of 200 layers scanned its children at every call otherwise.
+    """
+    names = caller.__dict__.get("_child_names")
+    if names is not None:
+        name = names.get(id(module))
+        if name is not None and children.get(name) is module:
+            return name
+    names = {}
+    for name, child in children.items():
+        names.setdefault(id(child), name)
+    caller.__dict__["_child_names"] = names
+    name = names.get(id(module))
+    return name
 
 
 def _segment(name: str) -> str:

@@ -265,3 +265,39 @@ def test_deepcopy_gives_an_independent_model():
     assert np.any(net.head.weight.data != 0)
     twin(np.ones((1, 4))).sum().backward()
     assert net.head.weight.grad is None and twin.head.weight.grad is not None
+
+
+def _tanh_component(model, x):
+    """The component of the op under the final sum that ``model(x)`` records."""
+    return model(x)._node.parents[0].component
+
+
+class _Holder(sr.nn.Module):
+    def __init__(self, first, second=None):
+        super().__init__()
+        self.first = first
+        if second is not None:
+            self.second = second
+
+    def forward(self, x):
+        return (self.first(x) if "second" not in self._modules else self.second(x)).sum()
+
+
+def test_component_names_follow_changes_of_the_children():
+    import copy
+    import pickle
+
+    x = sr.tensor(np.ones((1, 2)), requires_grad=True)
+    tanh = sr.nn.Tanh()
+    model = _Holder(tanh)
+    assert _tanh_component(model, x) == "first"
+    model.second = sr.nn.Tanh()  # a new child: the cached names are dropped
+    assert _tanh_component(model, x) == "second"
+    del model.second
+    assert _tanh_component(model, x) == "first"
+    shared = _Holder(tanh, tanh)  # one module under two names: the first name, as a scan finds it
+    assert _tanh_component(shared, x) == "first"
+    for clone in (copy.deepcopy(model), pickle.loads(pickle.dumps(model))):  # stale ids in a copy
+        assert _tanh_component(clone, x) == "first"
+    model.add_module("first", sr.nn.Sigmoid())
+    assert model(x)._node.parents[0].component == "first" and model(x)._node.parents[0].op_name == "sigmoid"
