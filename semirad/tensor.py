@@ -326,9 +326,24 @@ def accumulate_grads(output: Tensor, seed=None, retain_graph: bool = False) -> N
     sweep = engine.sweep(output._node, leaves, seed, SumProduct(), mark_consumed=not retain_graph, graph=graph)
     result = Result(sweep)
     values = [result.semiring.to_array(sweep.values[node], node.dtype) for node in leaves]
+    taken = set()
     with _accumulating:  # one read-add-write per leaf, as PyTorch's AccumulateGrad: no update lost to another thread
         for node, value in zip(leaves, values):
-            node.grad = value.copy() if node.grad is None else node.grad + value
+            if node.grad is not None:
+                node.grad = node.grad + value
+            elif _unshared(value, taken):
+                node.grad = value
+            else:
+                node.grad = value.copy()
+
+
+def _unshared(value, taken: set) -> bool:
+    """Whether a sweep's value can become a ``.grad`` as it is: an array that owns its memory and is
+    writable (so no view, no broadcast, no op's frozen forward array) and that no other leaf took."""
+    if getattr(value, "base", 0) is not None or not value.flags.writeable or id(value) in taken:
+        return False
+    taken.add(id(value))
+    return True
 
 
 _accumulating = threading.Lock()

@@ -406,3 +406,26 @@ def test_one_semiring_instance_serves_sweeps_in_several_threads():
     for k in range(3):
         np.testing.assert_array_equal(got[k], expected[k])
     assert shared._proven_finite is None  # the sweeps' state lived in their own copies
+
+
+def test_grads_are_writable_arrays_that_no_other_leaf_or_graph_shares():
+    """``.grad`` takes the sweep's array without a copy only where nothing else holds it."""
+    a = sr.tensor([1.0, 2.0], requires_grad=True)
+    b = sr.tensor([3.0, 4.0], requires_grad=True)
+    (a + b).sum().backward()  # both receive the one seed array through the add
+    assert a.grad is not b.grad
+    a.grad[0] = 5.0
+    assert b.grad.tolist() == [1.0, 1.0]
+    w = sr.tensor(np.ones((3, 2)), requires_grad=True)
+    x = sr.tensor(np.array([2.0, 3.0]), requires_grad=True)
+    y = w @ x
+    (y * 1.0).sum().backward()
+    for grad in (w.grad, x.grad):
+        grad += 1.0  # writable, as PyTorch's .grad
+    assert np.array_equal(w.grad, np.array([[3.0, 4.0]] * 3)) and x.grad.tolist() == [4.0, 4.0]
+    assert np.array_equal(w.data, np.ones((3, 2))) and x.data.tolist() == [2.0, 3.0]
+    c = sr.tensor(np.ones(2), requires_grad=True)
+    (c * 1.0).sum().backward()
+    c.grad[0] = 9.0
+    (c * 1.0).sum().backward()  # accumulates into what the user left there
+    assert c.grad.tolist() == [10.0, 2.0]
