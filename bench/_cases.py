@@ -54,6 +54,14 @@ def cases() -> dict:
 
     import numpy as np
 
+    for label, (model, x) in (
+        ("cnn 2 conv + pool (batch 64)", _cnn()),
+        ("embedding 1000x64 (64 x 32 tokens)", _embedding()),
+    ):
+        params = list(model.parameters())
+        out[f"{label} backprop"] = lambda m=model, x=x, p=params: sr.grad((m(x) ** 2).mean(), p)
+        out[f"{label} trace"] = lambda m=model, x=x, p=params: sr.trace((m(x) ** 2).mean(), p)
+
     a = sr.tensor(np.ones((32, 20)), requires_grad=True)
     b = sr.tensor(np.ones(20), requires_grad=True)
 
@@ -65,6 +73,41 @@ def cases() -> dict:
 
     out["1000 x (add + tanh) forward"] = many_ops
     return out
+
+
+def _cnn(batch: int = 64):
+    """Conv2d(1, 8, 3), ReLU, MaxPool2d(2), Conv2d(8, 16, 3), ReLU, MaxPool2d(2), Flatten, Linear on
+    (batch, 1, 28, 28): each unfold is a gather with repeated indices (a scatter in the sweep).
+
+    >>> model, x = _cnn(2); model(x).shape
+    (2, 10)
+    """
+    import numpy as np
+
+    import semirad as sr
+
+    sr.manual_seed(0)
+    nn = sr.nn
+    model = nn.Sequential(
+        nn.Conv2d(1, 8, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 16, 3), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(16 * 5 * 5, 10),
+    )  # fmt: skip
+    return model, np.random.default_rng(1).standard_normal((batch, 1, 28, 28))
+
+
+def _embedding(vocab: int = 1000, dim: int = 64, shape: tuple = (64, 32)):
+    """Embedding(vocab, dim) then Linear(dim, 10) on random tokens: every row is picked many times.
+
+    >>> model, tokens = _embedding(10, 4, (2, 3)); model(tokens).shape
+    (2, 3, 10)
+    """
+    import numpy as np
+
+    import semirad as sr
+
+    sr.manual_seed(0)
+    model = sr.nn.Sequential(sr.nn.Embedding(vocab, dim), sr.nn.Linear(dim, 10))
+    return model, np.random.default_rng(1).integers(0, vocab, shape)
 
 
 def main() -> None:

@@ -188,14 +188,23 @@ def scatter(xp, positions, values, ids, size: int):
     """Per target position keep the value of largest ``|value|``; ties go to the smallest id.
 
     Returns ``(value, id)`` arrays of length ``size``; untouched positions hold ``(0, NO_PATH)``.
-    On cupy arrays the CUDA kernels run where they apply (:mod:`semirad.kernels.cuda`), elsewhere
-    :func:`reference.scatter`.
+    On numpy arrays with float32/float64 values the numba kernel runs where kernels are enabled
+    (:mod:`semirad.kernels.scatter`, one pass), on cupy arrays the CUDA kernels where they apply
+    (:mod:`semirad.kernels.cuda`), elsewhere :func:`reference.scatter` (a ``lexsort``); all give
+    the same bits.
 
     >>> v, i = scatter(np, np.array([1, 1]), np.array([2.0, -2.0]), np.array([7, 5]), 2)
     >>> v.tolist(), i.tolist() == [NO_PATH, 5]
     ([0.0, -2.0], True)
     """
-    if xp is not np:
+    if xp is np:
+        if kernels.enabled() and values.dtype in _KERNEL_DTYPES and positions.shape == values.shape == ids.shape:
+            found = kernels.compiled("scatter").max_abs_scatter(
+                positions.astype(np.int64, copy=False), values, ids.astype(np.int64, copy=False), size
+            )
+            if found is not None:
+                return found
+    else:
         found = _cuda().scatter_max_abs(xp, positions, values, ids, size)
         if found is not None:
             return found

@@ -59,8 +59,11 @@ def scatter(xp, positions, values, ids, size: int):
     out_i = xp.full(size, NO_PATH, dtype=np.int64)
     if positions.size == 0:
         return out_v, out_i
-    # sort by position, then |value| descending, then id ascending: the first of each run wins
-    order = xp.lexsort(xp.stack([ids, -xp.abs(values).astype(np.float64), positions]))
+    # sort by position, then |value| descending (NaN last), then id ascending: the first of each run
+    # wins. numpy takes the keys apart, so ids and positions compare as integers (cupy's lexsort
+    # takes one array, where they compare as float64: the same order below 2**53, and NO_PATH last)
+    keys = (ids, -xp.abs(values).astype(np.float64), positions)
+    order = xp.lexsort(keys if xp is np else xp.stack(keys))
     sorted_pos = positions[order]
     first = xp.ones(sorted_pos.shape, dtype=bool)
     first[1:] = sorted_pos[1:] != sorted_pos[:-1]
