@@ -155,6 +155,25 @@ class component:
         return False
 
 
+def push_component(name: str) -> None:
+    """Open a component in this thread without a :class:`component` object (the nn modules' hot
+    path); ``name`` may hold several levels joined by ``/``. :func:`pop_component` closes it.
+
+    >>> push_component("encoder/layer1"); current_component()
+    'encoder/layer1'
+    >>> pop_component(); current_component() is None
+    True
+    """
+    _state.components.append(name)
+    _count("components", 1)
+
+
+def pop_component() -> None:
+    """Close the innermost component opened in this thread."""
+    _state.components.pop()
+    _count("components", -1)
+
+
 def record(op, parents: tuple, xp, params: dict, shapes: tuple) -> Node:
     """The node of an op about to run: its forward fills ``saved``, the caller sets ``shape`` and
     ``dtype``. The one constructor of nodes (without ``__init__``: a few hundred ns per op less)."""

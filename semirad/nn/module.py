@@ -9,7 +9,7 @@ from typing import Any, Iterator, NamedTuple
 import numpy as np
 
 from .. import backend
-from ..engine import component
+from ..engine import pop_component, push_component
 from ..tensor import Tensor
 from .parameter import Parameter
 
@@ -343,18 +343,17 @@ class Module:
         >>> loss._node.parents[0].component, loss._node.component   # tanh in encoder[1]; the sum in Net itself
         ('encoder/1', None)
         """
-        names = _component_path(self)
-        opened = [component(name) for name in names]
-        for block in opened:
-            block.__enter__()
         calling = _calling.modules
+        name = _component_path(self, calling[-1]) if calling else None
+        if name is not None:
+            push_component(name)
         calling.append(self)
         try:
             return self.forward(*args, **kwargs)
         finally:
             calling.pop()
-            for block in reversed(opened):
-                block.__exit__(None, None, None)
+            if name is not None:
+                pop_component()
 
     # -- printing ---------------------------------------------------------------------------------
     def extra_repr(self) -> str:
@@ -402,22 +401,19 @@ def _all_named_modules(module: Module, prefix: str):
     return out
 
 
-def _component_path(module: Module) -> list:
-    """The component names ``module`` opens when called now (see :meth:`Module.__call__`)."""
-    calling = _calling.modules
-    if not calling:
-        return []
-    caller = calling[-1]
+def _component_path(module: Module, caller: Module) -> str | None:
+    """The component ``module`` opens when ``caller``'s ``forward`` calls it (see
+    :meth:`Module.__call__`): its attribute path in ``caller``, levels joined by ``/``; None for
+    ``caller`` itself."""
     if caller is module:
-        return []
-    children = caller.__dict__["_modules"]
-    name = _child_name(caller, children, module)
+        return None
+    name = _child_name(caller, caller.__dict__["_modules"], module)
     if name is not None:
-        return [_segment(name)]
+        return _segment(name)
     for name, descendant in caller.named_modules():
         if descendant is module:
-            return [_segment(part) for part in name.split(".")]
-    return [type(module).__name__]
+            return "/".join([_segment(part) for part in name.split(".")])
+    return type(module).__name__
 
 
 def _child_name(caller: Module, children: dict, module: Module) -> str | None:
