@@ -97,7 +97,7 @@ def main() -> None:
 
     model, loss_fn, shape = build(args.model, args.seed)
     params = list(model.parameters())
-    n_params = sum(p.size for p in params)
+    n_params = sum(p.numel() for p in params)
     assert n_params >= 10**6, n_params
     loss = loss_fn()
     t_trace, tr = best_of(lambda: sr.trace(loss, params), args.repeat)

@@ -9,7 +9,7 @@
 [1.0, -2.0]
 """
 
-from . import analysis, nn, optim, semirings
+from . import analysis, data, nn, optim, semirings
 from .api import backward, grad, trace
 from .engine import component, no_grad
 from .ops.core import OpError
@@ -23,5 +23,5 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Tensor", "tensor", "no_grad", "component", "backward", "grad", "trace", "semirings",
-    "Path", "Step", "Trace", "OpError", "nn", "optim", "analysis", "manual_seed", *_op_names,
+    "Path", "Step", "Trace", "OpError", "nn", "optim", "analysis", "data", "manual_seed", *_op_names,
 ]  # fmt: skip

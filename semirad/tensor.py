@@ -12,7 +12,12 @@ from . import backend, engine
 from .ops import contraction as C
 from .ops import elementwise as E
 from .ops import functions as F
-from .ops.core import apply, register_tensor_type
+from .ops import index as I
+from .ops import methods as M
+from .ops import scan as SCAN
+from .ops import selection as SELECT
+from .ops import special as SPECIAL
+from .ops.core import OpError, OpIndexError, apply, register_tensor_type
 from .readonly import freeze
 from .semirings.base import Result
 from .semirings.sum_product import SumProduct
@@ -80,8 +85,37 @@ class Tensor:
 
     shape = property(lambda self: tuple(self.data.shape), doc="The array's shape.")
     ndim = property(lambda self: self.data.ndim, doc="Number of axes.")
-    size = property(lambda self: int(self.data.size), doc="Number of elements.")
     dtype = property(lambda self: self.data.dtype, doc="The array's dtype.")
+
+    def size(self, dim: int | None = None):
+        """The shape as a tuple (PyTorch's ``torch.Size``), or the length of axis ``dim``.
+
+        >>> import semirad as sr
+        >>> x = sr.tensor(np.zeros((2, 3)))
+        >>> x.size(), x.size(1), x.size(-1), x.numel(), x.dim()
+        ((2, 3), 3, 3, 6, 2)
+        """
+        if dim is None:
+            return tuple(self._data.shape)
+        if not self.ndim:
+            raise OpIndexError(f"Tensor.size: a 0-d tensor has no dimension {dim} (shape ())")
+        return self._data.shape[M.one_dim("size", dim, self.shape)]
+
+    def numel(self) -> int:
+        """The number of elements (numpy's ``.size``)."""
+        return int(self._data.size)
+
+    def nelement(self) -> int:
+        """The number of elements (PyTorch's other name of :meth:`numel`)."""
+        return int(self._data.size)
+
+    def dim(self) -> int:
+        """The number of axes (PyTorch's name of :attr:`ndim`)."""
+        return self._data.ndim
+
+    def ndimension(self) -> int:
+        """The number of axes (PyTorch's other name of :meth:`dim`)."""
+        return self._data.ndim
 
     @property
     def requires_grad(self) -> bool:
@@ -133,7 +167,7 @@ class Tensor:
 
     def item(self) -> float:
         """The value of a one-element tensor as a Python number."""
-        if self.size != 1:
+        if self._data.size != 1:
             raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
         return self.numpy().reshape(()).item()
 
@@ -145,6 +179,101 @@ class Tensor:
         """The same data, cut from the graph."""
         return Tensor._wrap(self.data, None)
 
+    def clone(self) -> Tensor:
+        """A copy that stays in the graph (an identity op, ``clone``), as PyTorch's.
+
+        >>> import semirad as sr
+        >>> w = sr.tensor([1.0, 2.0], requires_grad=True)
+        >>> c = w.clone()
+        >>> c.requires_grad, c.is_leaf
+        (True, False)
+        """
+        return M.clone(self)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Set :attr:`requires_grad` in place and return the tensor, as PyTorch's.
+
+        >>> import semirad as sr
+        >>> sr.tensor([1.0]).requires_grad_().requires_grad
+        True
+        """
+        self.requires_grad = requires_grad
+        return self
+
+    def to(self, *args, dtype=None, device=None, copy: bool = False, non_blocking: bool = False) -> Tensor:
+        """The tensor with another dtype, as PyTorch's ``to(dtype)`` / ``to(other)`` /
+        ``to(device, dtype)``: a floating-point cast is recorded (gradients flow back through it),
+        an integer or bool one is a constant. ``torch`` dtypes are taken by name. The only device is
+        ``"cpu"`` (any other is a ``ValueError``); without a change (and ``copy=False``) it returns
+        the tensor itself.
+
+        >>> import semirad as sr
+        >>> x = sr.tensor([1.0, 2.0], requires_grad=True)
+        >>> x.to(np.float32).dtype, x.to("cpu") is x, x.to("cpu", "float16").dtype
+        (dtype('float32'), True, dtype('float16'))
+        """
+        for arg in args:
+            if isinstance(arg, Tensor):
+                dtype = arg.dtype if dtype is None else dtype
+            elif _is_device(arg):
+                device = arg
+            else:
+                dtype = arg
+        if device is not None and str(device).split(":")[0] != "cpu":
+            raise ValueError(f"Tensor.to: unknown device {str(device)!r} (the only device here is 'cpu')")
+        if dtype is None or (M.as_dtype(dtype) == self.dtype and not copy):
+            return M.clone(self) if copy else self
+        return M.astype(self, dtype)
+
+    def float(self) -> Tensor:
+        """Cast to float32 (recorded, as PyTorch's ``float()``); see :meth:`to`.
+
+        >>> import semirad as sr
+        >>> sr.tensor([1.0]).float().dtype, sr.tensor([1.0]).double().dtype, sr.tensor([1.0]).half().dtype
+        (dtype('float32'), dtype('float64'), dtype('float16'))
+        """
+        return self.to(np.float32)
+
+    def double(self) -> Tensor:
+        """Cast to float64 (recorded); see :meth:`to`."""
+        return self.to(np.float64)
+
+    def half(self) -> Tensor:
+        """Cast to float16 (recorded); see :meth:`to`."""
+        return self.to(np.float16)
+
+    def int(self) -> Tensor:
+        """Cast to int32 (a constant: no gradient), as PyTorch's ``int()``.
+
+        >>> import semirad as sr
+        >>> sr.tensor([1.7, -1.7]).int().tolist(), sr.tensor([2.0]).long().dtype, sr.tensor([0.0, 2.0]).bool().tolist()
+        ([1, -1], dtype('int64'), [False, True])
+        """
+        return self.to(np.int32)
+
+    def long(self) -> Tensor:
+        """Cast to int64 (a constant); see :meth:`to`."""
+        return self.to(np.int64)
+
+    def bool(self) -> Tensor:
+        """Cast to bool (a constant); see :meth:`to`."""
+        return self.to(np.bool_)
+
+    def __float__(self):
+        """``float(t)`` of a one-element tensor (PyTorch's rule)."""
+        return float(self._scalar())
+
+    def __int__(self):
+        """``int(t)`` of a one-element tensor, truncated toward zero (PyTorch's rule)."""
+        return int(self._scalar())
+
+    def _scalar(self):
+        if self._data.size != 1:
+            raise ValueError(
+                f"only one element tensors can be converted to Python scalars (got shape {self.shape})"
+            )
+        return self.numpy().reshape(()).item()
+
     def __array__(self, dtype=None, copy=None):
         out = self.numpy()
         return out if dtype is None else out.astype(dtype)
@@ -155,7 +284,7 @@ class Tensor:
         return len(self.data)
 
     def __bool__(self) -> bool:
-        if self.size != 1:
+        if self._data.size != 1:
             raise ValueError(f"the truth value of a tensor of shape {self.shape} is ambiguous; use .numpy().any()")
         return bool(self.numpy().reshape(()))
 
@@ -238,14 +367,319 @@ class Tensor:
     def sin(self): return apply(E.SIN, self)
     def cos(self): return apply(E.COS, self)
     def clip(self, min=None, max=None): return F.clip(self, min, max)  # noqa: A002
-    def sum(self, axis=None, keepdims=False): return F.sum(self, axis, keepdims)
-    def mean(self, axis=None, keepdims=False): return F.mean(self, axis, keepdims)
-    def max(self, axis=None, keepdims=False): return F.max(self, axis, keepdims)
-    def min(self, axis=None, keepdims=False): return F.min(self, axis, keepdims)
-    def logsumexp(self, axis=None, keepdims=False): return F.logsumexp(self, axis, keepdims)
-    def softmax(self, axis=-1): return F.softmax(self, axis)
-    def log_softmax(self, axis=-1): return F.log_softmax(self, axis)
+
+    def clamp(self, min=None, max=None) -> Tensor:  # noqa: A002
+        """Clamp to ``[min, max]`` (PyTorch's name of :meth:`clip`).
+
+        >>> import semirad as sr
+        >>> sr.tensor([-2.0, 0.5, 3.0]).clamp(min=0.0, max=1.0).tolist()
+        [0.0, 0.5, 1.0]
+        """
+        return F.clip(self, min, max)
+
+    def add(self, other, *, alpha=1) -> Tensor:
+        """``self + alpha * other``, as PyTorch's ``add``.
+
+        >>> import semirad as sr
+        >>> sr.tensor([1.0]).add(2.0, alpha=3).tolist(), sr.tensor([1.0]).sub(2.0).tolist()
+        ([7.0], [-1.0])
+        """
+        return self + (other if alpha == 1 else other * alpha)
+
+    def sub(self, other, *, alpha=1) -> Tensor:
+        """``self - alpha * other``, as PyTorch's ``sub``."""
+        return self - (other if alpha == 1 else other * alpha)
+
+    def mul(self, other) -> Tensor:
+        """``self * other``.
+
+        >>> import semirad as sr
+        >>> sr.tensor([3.0]).mul(2.0).tolist(), sr.tensor([3.0]).div(2.0).tolist(), sr.tensor([3.0]).pow(2).tolist()
+        ([6.0], [1.5], [9.0])
+        """
+        return self * other
+
+    def div(self, other) -> Tensor:
+        """``self / other`` (true division)."""
+        return self / other
+
+    def pow(self, exponent) -> Tensor:
+        """``self ** exponent``."""
+        return F.power(self, exponent)
+
+    def neg(self) -> Tensor:
+        """``-self``."""
+        return apply(E.NEG, self)
+
+    def matmul(self, other) -> Tensor:
+        """``self @ other``."""
+        return self @ other
+
+    def where(self, condition, other) -> Tensor:
+        """``self`` where ``condition`` else ``other``, as PyTorch's ``x.where(condition, y)``.
+
+        >>> import semirad as sr
+        >>> x = sr.tensor([1.0, 2.0])
+        >>> x.where(x > 1.5, 0.0).tolist(), x.masked_fill(x > 1.5, -1.0).tolist()
+        ([0.0, 2.0], [1.0, -1.0])
+        """
+        return F.where(condition, self, other)
+
+    def masked_fill(self, mask, value) -> Tensor:
+        """``value`` where the bool ``mask`` (broadcast) is True, else ``self`` (a ``where``)."""
+        return F.where(mask, value, self)
+
+    # -- reductions: PyTorch's dim/keepdim, or numpy's axis/keepdims (one of the two) ---------------
+    def sum(self, dim=None, keepdim=None, *, axis=None, keepdims=None, dtype=None) -> Tensor:
+        """Sum over ``dim`` (an int, a tuple, or None/``()`` for every axis), as PyTorch's.
+
+        >>> import semirad as sr
+        >>> x = sr.tensor([[1.0, 2.0], [3.0, 4.0]])
+        >>> x.sum(dim=1).tolist(), x.sum(axis=0, keepdims=True).tolist(), x.sum().item()
+        ([3.0, 7.0], [[4.0, 6.0]], 10.0)
+        """
+        dim, keepdim = M.reduction_args("sum", dim, keepdim, axis, keepdims)
+        return M.reduce(I.SUM, "sum", self._cast(dtype), dim, keepdim)
+
+    def mean(self, dim=None, keepdim=None, *, axis=None, keepdims=None, dtype=None) -> Tensor:
+        """Mean over ``dim``.
+
+        >>> import semirad as sr
+        >>> sr.tensor([[1.0, 2.0], [3.0, 4.0]]).mean(dim=(0, 1), keepdim=True).tolist()
+        [[2.5]]
+        """
+        dim, keepdim = M.reduction_args("mean", dim, keepdim, axis, keepdims)
+        return M.reduce(I.MEAN, "mean", self._cast(dtype), dim, keepdim)
+
+    def max(self, dim=None, keepdim=None, *, axis=None, keepdims=None):
+        """As PyTorch's: ``x.max()`` is the largest element (ties share the gradient evenly);
+        ``x.max(dim)`` is a named tuple ``(values, indices)`` (the first largest element of each
+        slice gets the gradient); ``x.max(other)`` with a tensor is the elementwise maximum.
+        :meth:`amax` reduces several dims and returns values only.
+
+        >>> import semirad as sr
+        >>> x = sr.tensor([[1.0, 5.0], [7.0, 2.0]])
+        >>> x.max().item(), x.max(1).values.tolist(), x.max(dim=1).indices.tolist()
+        (7.0, [5.0, 7.0], [1, 0])
+        """
+        if isinstance(dim, Tensor) or backend.is_array(dim):
+            return F.maximum(self, dim)
+        dim, keepdim = M.reduction_args("max", dim, keepdim, axis, keepdims)
+        return M.extremum(self, "max", dim, keepdim)
+
+    def min(self, dim=None, keepdim=None, *, axis=None, keepdims=None):
+        """As :meth:`max`, for the smallest elements.
+
+        >>> import semirad as sr
+        >>> values, indices = sr.tensor([[1.0, 5.0], [7.0, 2.0]]).min(0)
+        >>> values.tolist(), indices.tolist()
+        ([1.0, 2.0], [0, 1])
+        """
+        if isinstance(dim, Tensor) or backend.is_array(dim):
+            return F.minimum(self, dim)
+        dim, keepdim = M.reduction_args("min", dim, keepdim, axis, keepdims)
+        return M.extremum(self, "min", dim, keepdim)
+
+    def amax(self, dim=None, keepdim=None, *, axis=None, keepdims=None) -> Tensor:
+        """The largest values over ``dim`` (any number of dims); ties share the gradient evenly.
+
+        >>> import semirad as sr
+        >>> sr.tensor([[1.0, 5.0], [7.0, 2.0]]).amax(dim=0).tolist()
+        [7.0, 5.0]
+        """
+        dim, keepdim = M.reduction_args("amax", dim, keepdim, axis, keepdims)
+        return M.reduce(I.MAX, "amax", self, dim, keepdim)
+
+    def amin(self, dim=None, keepdim=None, *, axis=None, keepdims=None) -> Tensor:
+        """The smallest values over ``dim``; ties share the gradient evenly."""
+        dim, keepdim = M.reduction_args("amin", dim, keepdim, axis, keepdims)
+        return M.reduce(I.MIN, "amin", self, dim, keepdim)
+
+    def logsumexp(self, dim=None, keepdim=None, *, axis=None, keepdims=None) -> Tensor:
+        """``log(sum(exp(x)))`` over ``dim``, computed stably (every axis when None).
+
+        >>> import semirad as sr
+        >>> round(sr.tensor([[0.0, 0.0]]).logsumexp(dim=1).item(), 4)
+        0.6931
+        """
+        dim, keepdim = M.reduction_args("logsumexp", dim, keepdim, axis, keepdims)
+        return M.reduce(I.LOGSUMEXP, "logsumexp", self, dim, keepdim)
+
+    def softmax(self, dim=None, dtype=None, *, axis=None) -> Tensor:
+        """Softmax over ``dim`` (the last axis when None; PyTorch requires it), optionally after a
+        cast to ``dtype``; a composite ``exp(x - logsumexp(x))``.
+
+        >>> import semirad as sr
+        >>> sr.tensor([[0.0, 0.0]]).softmax(dim=-1).tolist()
+        [[0.5, 0.5]]
+        """
+        dim = M.reduction_args("softmax", dim, None, axis, None)[0]
+        return M.softmax(self, "softmax", dim, dtype)
+
+    def log_softmax(self, dim=None, dtype=None, *, axis=None) -> Tensor:
+        """``x - logsumexp(x)`` over ``dim`` (the last axis when None).
+
+        >>> import semirad as sr
+        >>> round(sr.tensor([0.0, 0.0]).log_softmax(0)[0].item(), 4)
+        -0.6931
+        """
+        dim = M.reduction_args("log_softmax", dim, None, axis, None)[0]
+        return M.softmax(self, "log_softmax", dim, dtype)
+
+    def var(self, dim=None, unbiased=None, keepdim=None, *, correction=None, axis=None, keepdims=None) -> Tensor:
+        """Variance over ``dim``, divided by ``N - correction`` (default 1, Bessel's; ``unbiased=False``
+        is ``correction=0``), as PyTorch's; ``x.var(False)`` is PyTorch's one-argument form.
+
+        >>> import semirad as sr
+        >>> x = sr.tensor([[1.0, 3.0], [2.0, 6.0]])
+        >>> x.var(dim=1).tolist(), x.var(1, unbiased=False).tolist(), x.std(correction=0, axis=0).tolist()
+        ([2.0, 8.0], [1.0, 4.0], [0.5, 1.5])
+        """
+        if isinstance(dim, bool):
+            dim, unbiased = None, dim
+        dim, keepdim = M.reduction_args("var", dim, keepdim, axis, keepdims)
+        return M.variance(self, "var", dim, M.correction_arg("var", unbiased, correction), keepdim)
+
+    def std(self, dim=None, unbiased=None, keepdim=None, *, correction=None, axis=None, keepdims=None) -> Tensor:
+        """``sqrt(var(...))`` with :meth:`var`'s arguments; its gradient is 0 where it is 0, as PyTorch's."""
+        if isinstance(dim, bool):
+            dim, unbiased = None, dim
+        dim, keepdim = M.reduction_args("std", dim, keepdim, axis, keepdims)
+        return M.standard_deviation(self, "std", dim, M.correction_arg("std", unbiased, correction), keepdim)
+
+    def norm(self, p="fro", dim=None, keepdim=None, dtype=None, *, axis=None, keepdims=None) -> Tensor:
+        """The vector ``p``-norm over ``dim`` (all elements when None), as PyTorch's: ``p`` ``"fro"``
+        or 2 (the default), 1, ``inf``, ``-inf`` or any positive number. Where the norm is 0 its
+        gradient is 0 (PyTorch's subgradient).
+
+        >>> import semirad as sr
+        >>> x = sr.tensor([[3.0, 4.0], [0.0, -1.0]])
+        >>> round(x.norm().item() ** 2, 9), x.norm(dim=1).tolist(), x.norm(p=1, axis=0).tolist()
+        (26.0, [5.0, 1.0], [3.0, 5.0])
+        """
+        dim, keepdim = M.reduction_args("norm", dim, keepdim, axis, keepdims)
+        return M.norm(self._cast(dtype), p, dim, keepdim)
+
+    def prod(self, dim=None, keepdim=None, *, axis=None, keepdims=None, dtype=None) -> Tensor:
+        """Product over one ``dim`` (every element when None), as PyTorch's: a tree of pairwise
+        products, so each element's gradient is the exact product of the others (zeros included).
+
+        >>> import semirad as sr
+        >>> sr.tensor([[1.0, 2.0], [3.0, 4.0]]).prod(dim=1).tolist(), sr.tensor([2.0, 0.0, 5.0]).prod().item()
+        ([2.0, 12.0], 0.0)
+        """
+        dim, keepdim = M.reduction_args("prod", dim, keepdim, axis, keepdims)
+        return M.product(self._cast(dtype), dim, keepdim)
+
+    def _cast(self, dtype) -> Tensor:
+        return self if dtype is None else M.astype(self, dtype)
+
+    # -- shapes ---------------------------------------------------------------------------------
     def reshape(self, *shape): return F.reshape(self, *shape)
+
+    def view(self, *shape) -> Tensor:
+        """The elements in a new shape (ints or one tuple, one ``-1`` inferred), as PyTorch's ``view``.
+        Arrays here are read-only, so a view and a copy can't be told apart: ``view`` is a reshape,
+        also where PyTorch would refuse a non-contiguous layout. ``view(dtype)`` is not supported.
+
+        >>> import semirad as sr
+        >>> sr.tensor(np.zeros((2, 3))).view(3, 2).shape, sr.tensor(np.zeros((2, 3))).view((-1,)).shape
+        ((3, 2), (6,))
+        """
+        return M.view(self, shape)
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        """Merge the axes ``start_dim..end_dim`` into one, as PyTorch's.
+
+        >>> import semirad as sr
+        >>> sr.tensor(np.zeros((2, 3, 4))).flatten(1).shape, sr.tensor(np.zeros((2, 3, 4))).flatten().shape
+        ((2, 12), (24,))
+        """
+        return M.flatten(self, start_dim, end_dim)
+
+    def unsqueeze(self, dim: int) -> Tensor:
+        """Insert an axis of length 1 at ``dim`` (``-1`` appends), as PyTorch's.
+
+        >>> import semirad as sr
+        >>> sr.tensor(np.zeros((2, 3))).unsqueeze(1).shape, sr.tensor(np.zeros((2, 3))).unsqueeze(-1).shape
+        ((2, 1, 3), (2, 3, 1))
+        """
+        return F.expand_dims(self, M.one_dim("unsqueeze", dim, self.shape, extra=1))
+
+    def squeeze(self, dim=None) -> Tensor:
+        """Remove the axes of length 1 (those of ``dim``, an int or a tuple, when given); an axis of
+        ``dim`` that is not of length 1 stays, as PyTorch's (``sr.squeeze``, numpy's, raises).
+
+        >>> import semirad as sr
+        >>> x = sr.tensor(np.zeros((2, 1, 3)))
+        >>> x.squeeze().shape, x.squeeze(1).shape, x.squeeze(0).shape
+        ((2, 3), (2, 3), (2, 1, 3))
+        """
+        return M.squeeze(self, dim)
+
+    def t(self) -> Tensor:
+        """The transpose of a matrix; a 0-D or 1-D tensor is returned as it is (PyTorch's rule).
+
+        >>> import semirad as sr
+        >>> sr.tensor(np.zeros((2, 3))).t().shape
+        (3, 2)
+        """
+        if self.ndim > 2:
+            raise OpError(f"Tensor.t: expects a tensor with <= 2 dimensions, got shape {self.shape} (use transpose)")
+        return F.transpose(self)
+
+    def expand(self, *sizes) -> Tensor:
+        """Broadcast to ``sizes`` (``-1`` keeps an axis, new axes go in front), as PyTorch's.
+
+        >>> import semirad as sr
+        >>> sr.tensor(np.zeros((3, 1))).expand(2, -1, 4).shape
+        (2, 3, 4)
+        """
+        return M.expand(self, M.sizes_argument(sizes))
+
+    def expand_as(self, other) -> Tensor:
+        """:meth:`expand` to ``other``'s shape."""
+        return M.expand(self, tuple(other.shape))
+
+    def repeat(self, *sizes) -> Tensor:
+        """Tile the tensor ``sizes[i]`` times along each axis, as PyTorch's ``repeat`` (numpy's
+        ``tile``; numpy's ``repeat`` is another thing).
+
+        >>> import semirad as sr
+        >>> sr.tensor([1.0, 2.0]).repeat(2, 2).tolist()
+        [[1.0, 2.0, 1.0, 2.0], [1.0, 2.0, 1.0, 2.0]]
+        """
+        return M.repeat(self, M.sizes_argument(sizes))
+
+    def chunk(self, chunks: int, dim: int = 0) -> tuple:
+        """At most ``chunks`` pieces of equal size (the last may be smaller) along ``dim``, as PyTorch's.
+
+        >>> import semirad as sr
+        >>> [c.tolist() for c in sr.tensor([1.0, 2.0, 3.0, 4.0, 5.0]).chunk(2)]
+        [[1.0, 2.0, 3.0], [4.0, 5.0]]
+        """
+        return M.chunk(self, chunks, dim)
+
+    def split(self, split_size, dim: int = 0) -> tuple:
+        """Pieces of ``split_size`` along ``dim`` (the last may be smaller), or of the sizes listed, as
+        PyTorch's (numpy's ``split`` takes a number of pieces or cut points instead).
+
+        >>> import semirad as sr
+        >>> x = sr.tensor([1.0, 2.0, 3.0])
+        >>> [p.tolist() for p in x.split(2)], [p.tolist() for p in x.split([1, 2])]
+        ([[1.0, 2.0], [3.0]], [[1.0], [2.0, 3.0]])
+        """
+        return M.split(self, split_size, dim)
+
+    def unbind(self, dim: int = 0) -> tuple:
+        """The slices along ``dim``, as a tuple.
+
+        >>> import semirad as sr
+        >>> [t.tolist() for t in sr.tensor([[1.0, 2.0], [3.0, 4.0]]).unbind(1)]
+        [[1.0, 3.0], [2.0, 4.0]]
+        """
+        return M.unbind(self, dim)
+
     def transpose(self, *dims) -> Tensor:
         """Swap two axes, as PyTorch's ``transpose(dim0, dim1)`` (on a 2-D tensor too: ``(0, 1)``
         transposes it). Other forms follow numpy: no argument reverses the axes, a tuple (or three
@@ -269,12 +703,229 @@ class Tensor:
         >>> sr.tensor(np.zeros((2, 3, 4))).permute(2, 0, 1).shape
         (4, 2, 3)
         """
-        return F.transpose(self, *dims)
+        return M.permute(self, dims)
+
+    # -- in-place methods: PyTorch's rules (see docs/models.md, "Tensor methods") -------------------
+    def add_(self, other, *, alpha=1) -> Tensor:
+        """``self += alpha * other`` in place, as PyTorch's: refused on a leaf that requires grad
+        while ops record; under ``sr.no_grad()`` (an optimizer step) the tensor gets a new array and
+        stays the same leaf; on any other tensor the result is recorded and the tensor becomes it
+        (graphs recorded before keep the values they saw).
+
+        >>> import semirad as sr
+        >>> w = sr.tensor([1.0, 2.0], requires_grad=True)
+        >>> with sr.no_grad():
+        ...     _ = w.sub_(0.5 * np.ones(2))
+        >>> w.tolist(), w.is_leaf
+        ([0.5, 1.5], True)
+        """
+        M.check_inplace(self, "add_")
+        return M.assign_inplace(self, self.add(other, alpha=alpha), "add_")
+
+    def sub_(self, other, *, alpha=1) -> Tensor:
+        """``self -= alpha * other`` in place (:meth:`add_`'s rules)."""
+        M.check_inplace(self, "sub_")
+        return M.assign_inplace(self, self.sub(other, alpha=alpha), "sub_")
+
+    def mul_(self, other) -> Tensor:
+        """``self *= other`` in place (:meth:`add_`'s rules).
+
+        >>> import semirad as sr
+        >>> x = sr.tensor([1.0, 2.0])
+        >>> x.mul_(3.0).div_(2.0).tolist()
+        [1.5, 3.0]
+        """
+        M.check_inplace(self, "mul_")
+        return M.assign_inplace(self, self * other, "mul_")
+
+    def div_(self, other) -> Tensor:
+        """``self /= other`` in place (:meth:`add_`'s rules)."""
+        M.check_inplace(self, "div_")
+        return M.assign_inplace(self, self / other, "div_")
+
+    def pow_(self, exponent) -> Tensor:
+        """``self **= exponent`` in place (:meth:`add_`'s rules)."""
+        M.check_inplace(self, "pow_")
+        return M.assign_inplace(self, F.power(self, exponent), "pow_")
+
+    def clamp_(self, min=None, max=None) -> Tensor:  # noqa: A002
+        """Clamp in place (:meth:`add_`'s rules).
+
+        >>> import semirad as sr
+        >>> sr.tensor([-1.0, 3.0]).clamp_(0.0, 1.0).tolist()
+        [0.0, 1.0]
+        """
+        M.check_inplace(self, "clamp_")
+        return M.assign_inplace(self, F.clip(self, min, max), "clamp_")
+
+    def clip_(self, min=None, max=None) -> Tensor:  # noqa: A002
+        """:meth:`clamp_` by its other name."""
+        M.check_inplace(self, "clip_")
+        return M.assign_inplace(self, F.clip(self, min, max), "clip_")
+
+    def masked_fill_(self, mask, value) -> Tensor:
+        """:meth:`masked_fill` in place (:meth:`add_`'s rules).
+
+        >>> import semirad as sr
+        >>> x = sr.tensor([1.0, 2.0])
+        >>> x.masked_fill_(np.array([True, False]), 0.0).tolist()
+        [0.0, 2.0]
+        """
+        M.check_inplace(self, "masked_fill_")
+        return M.assign_inplace(self, self.masked_fill(mask, value), "masked_fill_")
+
+    def fill_(self, value) -> Tensor:
+        """Set every element to ``value`` in place (:meth:`add_`'s rules; recorded as a ``where``
+        whose edges from the old values weigh 0, so nothing flows back to them, as PyTorch's).
+
+        >>> import semirad as sr
+        >>> w = sr.tensor([1.0, 2.0], requires_grad=True)
+        >>> with sr.no_grad():
+        ...     _ = w.fill_(0.5)
+        >>> w.tolist()
+        [0.5, 0.5]
+        """
+        M.check_inplace(self, "fill_")
+        xp = backend.namespace(self._data)
+        return M.assign_inplace(self, F.where(xp.zeros(self.shape, dtype=bool), self, value), "fill_")
+
+    def zero_(self) -> Tensor:
+        """:meth:`fill_` with 0.
+
+        >>> import semirad as sr
+        >>> sr.tensor([1.0, 2.0]).zero_().tolist()
+        [0.0, 0.0]
+        """
+        M.check_inplace(self, "zero_")
+        return self.fill_(0)
+
+    def copy_(self, src) -> Tensor:
+        """Take ``src``'s values (broadcast to this shape, cast to this dtype) in place (:meth:`add_`'s
+        rules); gradients of later uses flow to ``src``, as PyTorch's.
+
+        >>> import semirad as sr
+        >>> sr.tensor([[1.0, 2.0], [3.0, 4.0]]).copy_(sr.tensor([5.0, 6.0])).tolist()
+        [[5.0, 6.0], [5.0, 6.0]]
+        """
+        M.check_inplace(self, "copy_")
+        src = src if isinstance(src, Tensor) else Tensor(src)
+        if src.shape != self.shape:
+            try:
+                shape = np.broadcast_shapes(src.shape, self.shape)
+            except ValueError:
+                shape = None
+            if shape != self.shape:
+                raise RuntimeError(f"copy_: source of shape {src.shape} does not broadcast to the shape {self.shape}")
+            return M.assign_inplace(self, F.broadcast_to(src, self.shape), "copy_")
+        return M.assign_inplace(self, M.clone(src), "copy_")
+
+    def __iadd__(self, other): return self.add_(other)
+    def __isub__(self, other): return self.sub_(other)
+    def __imul__(self, other): return self.mul_(other)
+    def __itruediv__(self, other): return self.div_(other)
 
     def swapaxes(self, axis1, axis2): return F.swapaxes(self, axis1, axis2)
     def expand_dims(self, axis): return F.expand_dims(self, axis)
-    def squeeze(self, axis=None): return F.squeeze(self, axis)
     def broadcast_to(self, shape): return F.broadcast_to(self, shape)
+
+    # -- ops of issue 21: erf, cumsum, sort/topk/argsort, argmax/argmin, gather (PyTorch's names) ------
+    def erf(self) -> Tensor:
+        """The error function, elementwise (``torch.erf``); partial ``2/sqrt(pi) exp(-x**2)``.
+
+        >>> import semirad as sr
+        >>> round(sr.tensor([0.5]).erf().item(), 6)
+        0.5205
+        """
+        return apply(SPECIAL.ERF, self)
+
+    def cumsum(self, dim=None, dtype=None, *, axis=None) -> Tensor:
+        """Cumulative sum along ``dim`` (``torch.cumsum``; numpy's name ``axis`` too), of the tensor cast
+        to ``dtype`` first if given: each element feeds every later output along ``dim`` with weight 1.
+
+        >>> import semirad as sr
+        >>> sr.tensor([[1.0, 2.0, 3.0]]).cumsum(1).tolist()
+        [[1.0, 3.0, 6.0]]
+        """
+        dim = M.reduction_args("cumsum", dim, None, axis, None)[0]
+        if dim is None:
+            raise TypeError("Tensor.cumsum() missing the dim to sum along")
+        return SCAN.cumsum_dim(self if dtype is None else M.astype(self, dtype), dim)
+
+    def sort(self, dim: int = -1, descending: bool = False, *, stable: bool = False):
+        """``(values, indices)`` sorted along ``dim``, as ``torch.sort`` (always stable: ties keep their
+        order; NaN sorts above every number). The values are differentiable (one edge of weight 1 from
+        each element to where it lands), the indices an integer tensor.
+
+        >>> import semirad as sr
+        >>> sr.tensor([3.0, 1.0, 2.0]).sort(descending=True)
+        sort(values=tensor([3., 2., 1.]), indices=tensor([0, 2, 1]))
+        """
+        return SELECT.sort_with_indices(self, dim, descending)
+
+    def argsort(self, dim: int = -1, descending: bool = False, *, stable: bool = False) -> Tensor:
+        """The indices that sort along ``dim``, as ``torch.argsort`` (stable).
+
+        >>> import semirad as sr
+        >>> sr.tensor([3.0, 1.0, 2.0]).argsort().tolist()
+        [1, 2, 0]
+        """
+        return SELECT.argsort_dim(self, dim, descending)
+
+    def topk(self, k: int, dim: int | None = None, largest: bool = True, sorted: bool = True):  # noqa: A002
+        """``(values, indices)`` of the ``k`` largest (``largest=False``: smallest) elements along ``dim``
+        (``None``: the last), best first, as ``torch.topk``; of equal elements the lower index comes first.
+
+        >>> import semirad as sr
+        >>> sr.tensor([1.0, 5.0, 3.0]).topk(2)
+        topk(values=tensor([5., 3.]), indices=tensor([1, 2]))
+        """
+        return SELECT.topk(self, k, -1 if dim is None else dim, largest, sorted)
+
+    def argmax(self, dim=None, keepdim=None, *, axis=None, keepdims=None) -> Tensor:
+        """The index of the first largest element along ``dim`` (``None``: the flat index), as
+        ``torch.argmax``; an integer tensor outside the graph.
+
+        >>> import semirad as sr
+        >>> x = sr.tensor([[1.0, 5.0], [7.0, 2.0]])
+        >>> x.argmax().item(), x.argmax(dim=1).tolist(), x.argmax(1, keepdim=True).shape
+        (2, [1, 0], (2, 1))
+        """
+        dim, keepdim = M.reduction_args("argmax", dim, keepdim, axis, keepdims)
+        return SELECT.arg_extremum(self, dim, keepdim, True, "Tensor.argmax")
+
+    def argmin(self, dim=None, keepdim=None, *, axis=None, keepdims=None) -> Tensor:
+        """The index of the first smallest element along ``dim`` (``None``: the flat index), as
+        ``torch.argmin``; an integer tensor outside the graph.
+
+        >>> import semirad as sr
+        >>> sr.tensor([[1.0, 5.0], [7.0, 2.0]]).argmin(dim=0).tolist()
+        [0, 1]
+        """
+        dim, keepdim = M.reduction_args("argmin", dim, keepdim, axis, keepdims)
+        return SELECT.arg_extremum(self, dim, keepdim, False, "Tensor.argmin")
+
+    def gather(self, dim: int, index) -> Tensor:
+        """``out[i][j] = self[index[i][j]][j]`` for ``dim=0`` (and so on), as ``torch.gather``: ``index``
+        has ``self``'s number of dimensions and is no larger along the others. Backward: a ⊕-scatter
+        (an element gathered twice gets both edges).
+
+        >>> import semirad as sr
+        >>> sr.tensor([[1.0, 2.0], [3.0, 4.0]]).gather(1, np.array([[1], [0]])).tolist()
+        [[2.0], [3.0]]
+        """
+        return SELECT.gather(self, dim, index)
+
+    def take_along_dim(self, indices, dim=None) -> Tensor:
+        """``torch.take_along_dim``: numpy's ``take_along_axis`` along ``dim`` (``None``: of the flattened
+        tensor, with the indices flattened too).
+
+        >>> import semirad as sr
+        >>> sr.tensor([[10.0, 30.0, 20.0]]).take_along_dim(np.array([[1, 2]]), dim=1).tolist()
+        [[30.0, 20.0]]
+        """
+        if dim is None:
+            indices = np.asarray(indices.data if isinstance(indices, Tensor) else indices).reshape(-1)
+        return F.take_along_axis(self, indices, dim)
 
     @property
     def T(self) -> Tensor:
@@ -295,7 +946,7 @@ def seed_array(output: Tensor, seed) -> Any:
     """
     xp = backend.namespace(output.data)
     if seed is None:
-        if output.size != 1:
+        if output._data.size != 1:
             raise ValueError(
                 f"backward from a non-scalar output of shape {output.shape} needs an explicit seed of that shape"
             )
@@ -347,6 +998,21 @@ def _unshared(value, taken: set) -> bool:
 
 
 _accumulating = threading.Lock()
+
+
+#: the device types PyTorch names (``"cuda:0"`` is device type ``cuda``); only ``cpu`` is accepted here
+_DEVICE_TYPES = ("cpu", "cuda", "mps", "xpu", "meta", "hip", "xla", "ipu", "hpu", "mtia", "privateuseone")
+
+
+def _is_device(arg) -> bool:
+    """True for a device string (``"cpu"``, ``"cuda:1"``) or a ``torch.device``.
+
+    >>> _is_device("cuda:1"), _is_device("float32")
+    (True, False)
+    """
+    if type(arg).__name__ == "device":
+        return True
+    return isinstance(arg, str) and arg.split(":")[0] in _DEVICE_TYPES
 
 
 def _rebuild_leaf(cls, data, requires_grad: bool, name, grad, state) -> Tensor:

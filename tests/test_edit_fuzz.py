@@ -27,7 +27,7 @@ OPS = [
     ("gather", 1, lambda t, r: t[0][r["rows"]].reshape(SHAPE)),
     ("where", 2, lambda t, r: sr.where(r["mask"], t[0], t[1])),
     ("clip", 1, lambda t, r: sr.clip(t[0], r["low"], None)),
-    ("max", 1, lambda t, r: t[0] - t[0].max(axis=1, keepdims=True)),
+    ("max", 1, lambda t, r: t[0] - t[0].amax(axis=1, keepdims=True)),
     ("softmax", 1, lambda t, r: sr.softmax(t[0], axis=1)),
     ("transpose", 1, lambda t, r: t[0].transpose(0, 1).transpose(0, 1)),
 ]

@@ -59,7 +59,7 @@ def _same_results(cpu, gpu, paths_per_param: int = 3):
         assert isinstance(value, cp.ndarray) and isinstance(ids, cp.ndarray), "the trace left the device"
         np.testing.assert_allclose(cp.asnumpy(gpu_trace[p_gpu]), cpu_trace[p_cpu], rtol=1e-9, atol=1e-12)
         np.testing.assert_array_equal(cp.asnumpy(ids), cpu_trace.raw(p_cpu)[1])
-        for flat in rng.choice(p_cpu.size, size=min(paths_per_param, p_cpu.size), replace=False):
+        for flat in rng.choice(p_cpu.numel(), size=min(paths_per_param, p_cpu.numel()), replace=False):
             index = np.unravel_index(int(flat), p_cpu.shape)
             path_cpu, path_gpu = cpu_trace.path(p_cpu, index), gpu_trace.path(p_gpu, index)
             assert [(s.op, s.index) for s in path_gpu.steps] == [(s.op, s.index) for s in path_cpu.steps]

@@ -447,7 +447,7 @@ def _row(index: int, loss, params, semiring, group, backprop: bool) -> dict:
 
 
 def _float(t) -> float:
-    value = float(np.asarray(t.numpy()).reshape(-1)[0]) if t.size else float("nan")
+    value = float(np.asarray(t.numpy()).reshape(-1)[0]) if t.numel() else float("nan")
     return value if math.isfinite(value) else float("nan")
 
 

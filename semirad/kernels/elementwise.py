@@ -11,7 +11,7 @@ float dtype; the caller checks that. ``traced_vertex`` does a small traced verte
 bounds a contraction's products (:func:`semirad.backend.products_finite`) in one call, and
 ``max_abs_add`` is MaxAbsProduct's ``⊕`` in one pass where numpy takes eight. ``tanh`` is
 semirad's float64 tanh (:mod:`semirad.kernels.tanh`), 4.5x numpy's where numpy's is a libm call per
-element.
+element. ``erf`` (numpy has none) is the C library's, one call per element.
 """
 
 from __future__ import annotations
@@ -170,3 +170,13 @@ def sigmoid_partial(x, y, far, out):
         e = math.exp(-np.float64(x[beyond[j]]))
         d = 1.0 + e
         out[beyond[j]] = e / (d * d)
+
+
+@njit(cache=True, boundscheck=False)
+def erf(x, out):
+    """``out = erf(x)`` over flat float32/float64 arrays: the C library's ``erf`` in float64 (as Python's
+    ``math.erf``, which :func:`semirad.ops.special.erf_reference` calls), rounded once to ``out``'s
+    dtype. (numba would call ``erff`` on a float32 argument: hence the cast.)"""
+    for i in range(x.size):
+        out[i] = math.erf(np.float64(x[i]))
+    return out

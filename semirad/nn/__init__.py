@@ -12,10 +12,14 @@ differentiable and traceable in every semiring.
 '0.weight'
 """
 
-from . import functional, init
-from .containers import ModuleList, Sequential
-from .conv import AvgPool2d, Conv2d, MaxPool2d
+from . import functional, init, utils
+from .attention import MultiheadAttention
+from .containers import ModuleDict, ModuleList, Sequential
+from .conv import AvgPool2d, Conv1d, Conv2d, MaxPool2d
 from .layers import (
+    GELU,
+    BatchNorm1d,
+    BatchNorm2d,
     BCEWithLogitsLoss,
     CrossEntropyLoss,
     Dropout,
@@ -23,6 +27,7 @@ from .layers import (
     Flatten,
     Identity,
     LayerNorm,
+    LeakyReLU,
     Linear,
     LogSoftmax,
     MSELoss,
@@ -35,10 +40,13 @@ from .layers import (
 from .module import Module
 from .parameter import Parameter
 from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
+from .transformer import TransformerEncoder, TransformerEncoderLayer
 
 __all__ = [
     "functional", "init", "Module", "Parameter", "Sequential", "ModuleList", "Identity", "Linear", "Embedding",
     "Flatten", "ReLU", "Tanh", "Sigmoid", "Softmax", "LogSoftmax", "Dropout", "LayerNorm", "Conv2d", "MaxPool2d",
     "AvgPool2d", "RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell", "MSELoss",
     "CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss",
+    "GELU", "MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder",
+    "utils", "ModuleDict", "Conv1d", "LeakyReLU", "BatchNorm1d", "BatchNorm2d",
 ]  # fmt: skip

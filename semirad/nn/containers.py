@@ -78,3 +78,84 @@ class ModuleList(_Indexed):
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError("ModuleList has no forward(); iterate over its modules")
+
+
+class ModuleDict(Module):
+    """A dict of modules whose parameters are registered under their keys (``"encoder.weight"``...),
+    in insertion order, with ``dict``'s methods as ``torch.nn.ModuleDict``.
+
+    >>> import semirad as sr
+    >>> heads = sr.nn.ModuleDict({"a": sr.nn.Linear(2, 3), "b": sr.nn.Linear(2, 1)})
+    >>> heads["c"] = sr.nn.Identity()
+    >>> list(heads), "a" in heads, len(heads), list(heads.state_dict())
+    (['a', 'b', 'c'], True, 3, ['a.weight', 'a.bias', 'b.weight', 'b.bias'])
+    """
+
+    def __init__(self, modules=None):
+        super().__init__()
+        if modules is not None:
+            self.update(modules)
+
+    def __getitem__(self, key: str) -> Module:
+        return self._modules[key]
+
+    def __setitem__(self, key: str, module: Module) -> None:
+        if not isinstance(key, str):
+            raise TypeError(f"ModuleDict keys must be strings, got {type(key).__name__}")
+        self.add_module(key, module)
+
+    def __delitem__(self, key: str) -> None:
+        del self._modules[key]
+        self.__dict__.pop("_child_names", None)
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._modules)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._modules
+
+    def clear(self) -> None:
+        """Remove every module."""
+        self._modules.clear()
+        self.__dict__.pop("_child_names", None)
+
+    def pop(self, key: str) -> Module:
+        """Remove ``key`` and return its module."""
+        module = self[key]
+        del self[key]
+        return module
+
+    def keys(self):
+        """The keys, in insertion order."""
+        return self._modules.keys()
+
+    def items(self):
+        """``(key, module)`` pairs, in insertion order."""
+        return self._modules.items()
+
+    def values(self):
+        """The modules, in insertion order."""
+        return self._modules.values()
+
+    def update(self, modules) -> None:
+        """Add (or replace) modules from a mapping or an iterable of ``(key, module)`` pairs."""
+        if isinstance(modules, Module) and not isinstance(modules, ModuleDict):
+            raise TypeError(f"ModuleDict.update should be called with a mapping or an iterable of key/module "
+                            f"pairs, but got {type(modules).__name__}")  # fmt: skip
+        if hasattr(modules, "items"):
+            pairs = list(modules.items())
+        else:
+            pairs = []
+            for i, pair in enumerate(modules):
+                if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+                    raise ValueError(f"ModuleDict.update: element #{i} of the iterable is not a (key, module) pair: "
+                                     f"{pair!r}")  # fmt: skip
+                pairs.append(tuple(pair))
+        for key, module in pairs:
+            self[key] = module
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError("ModuleDict has no forward(); call its modules")

@@ -120,6 +120,18 @@ class Flatten(Module):
 
 
 class ReLU(Module):
+    """``max(x, 0)``. ``inplace`` is accepted for PyTorch's signature; the result is always a new tensor
+    (a recorded graph keeps its input).
+
+    >>> import semirad as sr
+    >>> ReLU(inplace=True)(sr.tensor([-1.0, 2.0])).tolist()
+    [0.0, 2.0]
+    """
+
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = bool(inplace)
+
     def forward(self, input):
         return F.relu(input)
 
@@ -158,11 +170,13 @@ class Dropout(Module):
     ``sr.manual_seed`` reseeds; in ``eval()`` mode it is the identity.
     """
 
-    def __init__(self, p: float = 0.5, generator=None):
+    def __init__(self, p: float = 0.5, inplace: bool = False, *, generator=None):
         super().__init__()
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
-        self.p, self.generator = float(p), generator
+        if inplace not in (True, False):
+            raise TypeError(f"Dropout: inplace must be a bool (PyTorch's second argument), got {inplace!r}")
+        self.p, self.inplace, self.generator = float(p), bool(inplace), generator
 
     def forward(self, input):
         return F.dropout(input, self.p, self.training, self.generator)
@@ -240,3 +254,148 @@ class BCEWithLogitsLoss(_Loss):
     def forward(self, input, target):
         return self._functional(F.binary_cross_entropy_with_logits, input, target, self.weight, self.reduction,
                                 self.pos_weight)
+
+
+class GELU(Module):
+    """``x * Φ(x)`` (``approximate="none"``, through ``erf``) or its tanh approximation
+    (``approximate="tanh"``), as ``torch.nn.GELU``; see :func:`semirad.nn.functional.gelu`.
+
+    >>> import semirad as sr
+    >>> round(sr.nn.GELU(approximate="tanh")(sr.tensor([1.0])).item(), 4)
+    0.8412
+    """
+
+    def __init__(self, approximate: str = "none"):
+        super().__init__()
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
+        self.approximate = approximate
+
+    def forward(self, input):
+        return F.gelu(input, approximate=self.approximate)
+
+    def extra_repr(self) -> str:
+        return f"approximate={self.approximate!r}"
+
+
+class LeakyReLU(Module):
+    """``x`` where ``x > 0``, else ``negative_slope * x`` (see :func:`semirad.nn.functional.leaky_relu`).
+
+    >>> import semirad as sr
+    >>> sr.nn.LeakyReLU(0.1)(sr.tensor([-1.0, 2.0])).tolist()
+    [-0.1, 2.0]
+    """
+
+    def __init__(self, negative_slope: float = 0.01, inplace: bool = False):
+        super().__init__()
+        self.negative_slope, self.inplace = float(negative_slope), bool(inplace)
+
+    def forward(self, input):
+        return F.leaky_relu(input, self.negative_slope)
+
+    def extra_repr(self) -> str:
+        return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
+
+
+class _BatchNorm(Module):
+    """What BatchNorm1d and BatchNorm2d share: ``weight`` (ones), ``bias`` (zeros), the buffers
+    ``running_mean``, ``running_var`` and ``num_batches_tracked`` (int64), PyTorch's update rule."""
+
+    _input_ndims: tuple = ()
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
+                 track_running_stats: bool = True, dtype=np.float64):  # fmt: skip
+        super().__init__()
+        self.num_features, self.eps, self.momentum = int(num_features), float(eps), momentum
+        self.affine, self.track_running_stats = bool(affine), bool(track_running_stats)
+        if self.affine:
+            self.weight = _empty((self.num_features,), dtype)
+            self.bias = _empty((self.num_features,), dtype)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        if self.track_running_stats:
+            self.register_buffer("running_mean", np.zeros(self.num_features, dtype=dtype))
+            self.register_buffer("running_var", np.ones(self.num_features, dtype=dtype))
+            self.register_buffer("num_batches_tracked", np.array(0, dtype=np.int64))
+        else:
+            for name in ("running_mean", "running_var", "num_batches_tracked"):
+                self.register_buffer(name, None)
+        self.reset_parameters()
+
+    def reset_running_stats(self) -> None:
+        """Running mean 0, running variance 1, no batches tracked."""
+        if self.track_running_stats:
+            self.running_mean = np.zeros_like(self.running_mean)
+            self.running_var = np.ones_like(self.running_var)
+            self.num_batches_tracked = np.array(0, dtype=np.int64)
+
+    def reset_parameters(self) -> None:
+        """Reset the running statistics, ``weight`` to ones and ``bias`` to zeros."""
+        self.reset_running_stats()
+        if self.affine:
+            init.ones_(self.weight)
+            init.zeros_(self.bias)
+
+    def _expected_input(self) -> str:
+        raise NotImplementedError
+
+    def forward(self, input):
+        x = _as_tensor(input)
+        if x.ndim not in self._input_ndims or x.shape[1] != self.num_features:
+            raise self._shape_error(self._expected_input(), x.shape)
+        factor = 0.0 if self.momentum is None else float(self.momentum)
+        if self.training and self.track_running_stats and self.num_batches_tracked is not None:
+            self.num_batches_tracked = self.num_batches_tracked + 1
+            if self.momentum is None:  # a cumulative moving average
+                factor = 1.0 / float(self.num_batches_tracked)
+        batch_stats = self.training or (self.running_mean is None and self.running_var is None)
+        keep = not self.training or self.track_running_stats
+        out, new_mean, new_var = F._batch_norm(
+            x, self.running_mean if keep else None, self.running_var if keep else None, self.weight, self.bias,
+            batch_stats, factor, self.eps, self._label(),
+        )  # fmt: skip
+        if new_mean is not None:
+            self.running_mean = new_mean
+        if new_var is not None:
+            self.running_var = new_var
+        return out
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+                f"track_running_stats={self.track_running_stats}")  # fmt: skip
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch normalisation over ``(N, C)`` or ``(N, C, L)`` input, as ``torch.nn.BatchNorm1d``.
+
+    Training mode normalises with the batch mean and biased variance (a composite of semirad's ops)
+    and updates ``running_mean``/``running_var`` (unbiased variance) with ``momentum`` (``None``: a
+    cumulative average); eval mode uses the running statistics.
+
+    >>> import semirad as sr
+    >>> bn = sr.nn.BatchNorm1d(2)
+    >>> out = bn(np.array([[0.0, 1.0], [2.0, 5.0]]))
+    >>> bn.running_mean.round(6).tolist(), int(bn.num_batches_tracked), list(bn.state_dict())
+    ([0.1, 0.3], 1, ['weight', 'bias', 'running_mean', 'running_var', 'num_batches_tracked'])
+    """
+
+    _input_ndims = (2, 3)
+
+    def _expected_input(self) -> str:
+        c = self.num_features
+        return f"a 2-D (N, {c}) or 3-D (N, {c}, L) input"
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch normalisation over ``(N, C, H, W)`` input, as ``torch.nn.BatchNorm2d`` (see :class:`BatchNorm1d`).
+
+    >>> import semirad as sr
+    >>> sr.nn.BatchNorm2d(3)(np.random.default_rng(0).standard_normal((2, 3, 4, 4))).shape
+    (2, 3, 4, 4)
+    """
+
+    _input_ndims = (4,)
+
+    def _expected_input(self) -> str:
+        return f"a 4-D (N, {self.num_features}, H, W) input"

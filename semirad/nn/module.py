@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import warnings
 from collections import OrderedDict
 from typing import Any, Iterator, NamedTuple
 
@@ -29,6 +30,11 @@ class IncompatibleKeys(NamedTuple):
 
     missing_keys: list
     unexpected_keys: list
+
+
+class StateDictError(ValueError, RuntimeError):
+    """A state dict that does not fit the module (keys or shapes): a ``ValueError``, and a
+    ``RuntimeError`` as PyTorch raises."""
 
 
 class Module:
@@ -109,10 +115,13 @@ class Module:
                 return
         object.__delattr__(self, name)
 
-    def _forget(self, name: str) -> None:
+    def _forget(self, name: str, keep: str) -> None:
+        """Drop ``name`` from every registry but ``keep`` (where re-registering keeps its position, as
+        in PyTorch, so the state dict's order does not change) and from the plain attributes."""
         self.__dict__.pop("_child_names", None)
         for kind in ("_parameters", "_buffers", "_modules"):
-            self._registry(kind).pop(name, None)
+            if kind != keep:
+                self._registry(kind).pop(name, None)
         if name not in ("_parameters", "_buffers", "_modules", "training"):
             self.__dict__.pop(name, None)
 
@@ -121,7 +130,7 @@ class Module:
         registry = self._registry("_parameters")
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"cannot register {type(param).__name__} as parameter {name!r} (expected nn.Parameter)")
-        self._forget(name)
+        self._forget(name, keep="_parameters")
         registry[name] = param
         if param is not None:
             param._set_auto_name(name)
@@ -129,7 +138,7 @@ class Module:
     def register_buffer(self, name: str, array) -> None:
         """Register a non-trainable array that belongs to the state dict (as running statistics)."""
         registry = self._registry("_buffers")
-        self._forget(name)
+        self._forget(name, keep="_buffers")
         registry[name] = None if array is None else _array(array)
 
     def add_module(self, name: str, module: Module | None) -> None:
@@ -139,7 +148,7 @@ class Module:
             raise TypeError(f"{type(module).__name__} is not a Module subclass")
         if "." in name or name == "":
             raise KeyError(f"module name can't contain '.' or be empty, got {name!r}")
-        self._forget(name)
+        self._forget(name, keep="_modules")
         registry[name] = module
         if module is not None:
             for sub_name, param in module.named_parameters(prefix=name, remove_duplicate=False):
@@ -262,13 +271,23 @@ class Module:
         return self.to(np.float64)
 
     # -- state dicts ------------------------------------------------------------------------------
-    def state_dict(self) -> OrderedDict:
-        """``{dotted name: numpy array}`` (copies) for every parameter and buffer, PyTorch's keys."""
+    def state_dict(self, prefix: str = "", keep_vars: bool = False) -> OrderedDict:
+        """``{dotted name: numpy array}`` (copies) for every parameter and buffer, with PyTorch's keys
+        and order: each module's own parameters, then its own buffers, then its children's entries
+        (depth first, in registration order). ``keep_vars=True`` gives the parameters themselves
+        (and the buffers' arrays) instead of copies.
+
+        >>> import semirad as sr
+        >>> net = sr.nn.Sequential(sr.nn.Linear(2, 2), sr.nn.BatchNorm1d(2))
+        >>> list(net.state_dict())
+        ['0.weight', '0.bias', '1.weight', '1.bias', '1.running_mean', '1.running_var', '1.num_batches_tracked']
+        """
         out = OrderedDict()
-        for name, p in self.named_parameters(remove_duplicate=False):
-            out[name] = backend.to_numpy(p.data).copy()
-        for name, b in self._named_members("_buffers", "", True, False):
-            out[name] = backend.to_numpy(b).copy()
+        for key, (_, kind, _, value) in self._state_entries().items():
+            if keep_vars:
+                out[prefix + key] = value
+            else:
+                out[prefix + key] = backend.to_numpy(value.data if kind == "_parameters" else value).copy()
         return out
 
     def _state_entries(self) -> OrderedDict:
@@ -284,7 +303,20 @@ class Module:
         """Copy arrays from ``state_dict`` (numpy arrays, semirad or torch tensors) into place.
 
         Every key and shape is checked before anything is copied; with ``strict`` (default) a
-        missing or unexpected key is a ``ValueError`` naming the keys, a wrong shape always is.
+        missing or unexpected key is a :class:`StateDictError` (a ``ValueError`` and a ``RuntimeError``)
+        naming the keys, a wrong shape always is; with ``strict=False`` the keys that did not match
+        are returned. Each array takes the dtype of the parameter or buffer it is loaded into; when
+        that changes a floating-point dtype (float32 PyTorch weights into a float64 model), one
+        ``UserWarning`` names the keys and the dtypes.
+
+        >>> import warnings, semirad as sr
+        >>> fc = sr.nn.Linear(2, 1)
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     fc.load_state_dict({"weight": np.ones((1, 2), np.float32)}, strict=False)
+        IncompatibleKeys(missing_keys=['bias'], unexpected_keys=[])
+        >>> fc.weight.dtype, len(caught), str(caught[0].message).split(": ", 1)[1]
+        (dtype('float64'), 1, "converted 1 entry to the model's dtype: 'weight' (float32 -> float64)")
         """
         entries = self._state_entries()
         given = list(state_dict.keys())
@@ -297,18 +329,29 @@ class Module:
                 parts.append(f"missing keys {missing} (expected shapes {[entries[k][3].shape for k in missing]})")
             if unexpected:
                 parts.append(f"unexpected keys {unexpected}")
-            raise ValueError(f"{owner}.load_state_dict: " + "; ".join(parts))
-        updates = []
+            raise StateDictError(f"{owner}.load_state_dict: " + "; ".join(parts))
+        updates, converted = [], []
         for key, (module, kind, name, current) in entries.items():
             if key not in state_dict:
                 continue
             array = _to_numpy(state_dict[key])
             if tuple(array.shape) != tuple(current.shape):
-                raise ValueError(
+                raise StateDictError(
                     f"{owner}.load_state_dict: wrong shape for {key!r} ({type(module).__name__}.{name}): "
                     f"the model has shape {tuple(current.shape)}, the state dict has {tuple(array.shape)}"
                 )
             updates.append((module, kind, name, current, array))
+            target = current.dtype
+            if array.dtype != target and "f" in (array.dtype.kind, np.dtype(target).kind):
+                converted.append(f"{key!r} ({array.dtype} -> {target})")
+        if converted:
+            entries_word = "entry" if len(converted) == 1 else "entries"
+            warnings.warn(
+                f"{owner}.load_state_dict: converted {len(converted)} {entries_word} to the model's dtype: "
+                + ", ".join(converted),
+                UserWarning,
+                stacklevel=2,
+            )
         for module, kind, name, current, array in updates:
             data = current.data if kind == "_parameters" else current
             xp = backend.namespace(data)

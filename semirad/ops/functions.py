@@ -16,6 +16,10 @@ from . import contraction as C
 from . import elementwise as E
 from . import index as I
 from .core import OpError, apply, normalize_axes, tensor_type
+from .einsum import einsum
+from .scan import cumsum
+from .selection import argmax, argmin, argsort, sort, take_along_axis
+from .special import erf
 
 
 def _t(x):
@@ -333,4 +337,5 @@ __all__ = [
     "add", "sub", "mul", "div", "power", "maximum", "minimum", "where", "clip", "matmul",
     "sum", "mean", "max", "min", "logsumexp", "reshape", "transpose", "swapaxes", "expand_dims",
     "squeeze", "broadcast_to", "getitem", "concat", "stack", "log_softmax", "softmax",
+    "erf", "cumsum", "sort", "argsort", "argmax", "argmin", "take_along_axis", "einsum",
 ]  # fmt: skip

@@ -32,7 +32,7 @@ def test_compare_numbers_equal_a_direct_computation():
     for p, g, r in zip(params, grads, records):
         t = tr[p]
         ag, at = np.abs(g), np.abs(t)
-        assert r["shape"] == p.shape and r["size"] == p.size
+        assert r["shape"] == p.shape and r["size"] == p.numel()
         assert r["grad_norm"] == pytest.approx(np.linalg.norm(g))
         assert r["grad_max"] == pytest.approx(ag.max())
         assert r["trace_max"] == pytest.approx(at.max())

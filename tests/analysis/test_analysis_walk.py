@@ -73,7 +73,7 @@ def test_walk_components_is_the_components_of_the_path():
     loss, w, _ = graph(seed=2)
     tr = sr.backward(loss, [w], semiring=KBest(2))
     node = tr.node_of(w)
-    for flat in range(w.size):
+    for flat in range(w.numel()):
         index = np.unravel_index(flat, w.shape)
         for rank, path in enumerate(tr.paths(w, index)):
             assert walk_components(tr, node, flat, rank) == [label(step.component) for step in path.steps[1:]]

@@ -198,3 +198,13 @@ def op_names() -> set:
     for module in (elementwise, index, contraction):
         names |= {v.name for v in vars(module).values() if isinstance(v, Op)}
     return names
+
+
+def close(ours, theirs, what: str = "", rtol: float = 1e-9) -> None:
+    """``ours`` (an array) equals ``theirs`` (an array or a torch tensor) to ``rtol``, relative to the
+    larger of 1 and ``theirs``' largest magnitude."""
+    ours = np.asarray(ours)
+    theirs = theirs.detach().numpy() if hasattr(theirs, "detach") else np.asarray(theirs)
+    assert ours.shape == theirs.shape, f"{what}: shape {ours.shape} != {theirs.shape}"
+    scale = max(1.0, float(np.abs(theirs).max())) if theirs.size else 1.0
+    np.testing.assert_allclose(ours, theirs, rtol=rtol, atol=rtol * scale, err_msg=what)

@@ -246,7 +246,7 @@ def test_buffers_are_in_the_state_dict():
             return self.fc(x - self.running_mean)
 
     s = Scaler()
-    assert list(s.state_dict()) == ["fc.weight", "fc.bias", "running_mean"]
+    assert list(s.state_dict()) == ["running_mean", "fc.weight", "fc.bias"]  # own entries first, as PyTorch
     assert [n for n, _ in s.named_buffers()] == ["running_mean"]
     state = s.state_dict()
     state["running_mean"] = np.ones(3)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from nn_cases import CASE_IDS, CASES, flatten, float_leaves, loss_weights, make, map_inputs, weighted_loss
+from nn_cases import CASE_IDS, CASES, close, flatten, float_leaves, loss_weights, make, map_inputs, weighted_loss
 
 import semirad as sr
 import semirad.nn.functional as F
@@ -18,14 +18,6 @@ torch = pytest.importorskip("torch")
 RTOL = 1e-9
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
-
-
-def close(ours, theirs, what=""):
-    ours = np.asarray(ours)
-    theirs = theirs.detach().numpy() if hasattr(theirs, "detach") else np.asarray(theirs)
-    assert ours.shape == theirs.shape, f"{what}: shape {ours.shape} != {theirs.shape}"
-    scale = max(1.0, float(np.abs(theirs).max())) if theirs.size else 1.0
-    np.testing.assert_allclose(ours, theirs, rtol=RTOL, atol=RTOL * scale, err_msg=what)
 
 
 def torch_state(module) -> dict:

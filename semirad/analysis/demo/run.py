@@ -61,7 +61,7 @@ def train_and_trace(config: DemoConfig, out_dir, say=print) -> DemoFindings:
     manual_seed(config.seed)
     model = BracketLM(config.embed, config.hidden)
     _to_device(model, config.device)
-    n_params = sum(p.size for p in model.parameters())
+    n_params = sum(p.numel() for p in model.parameters())
     probe = dyck_batch(np.random.default_rng(config.seed + 1), config.probe, config.length)
     test = dyck_batch(np.random.default_rng(config.seed + 2), TEST_STRINGS, config.length)
     say(
