@@ -7,11 +7,18 @@
 [2.0, -4.0]
 >>> sr.trace(loss, [w])[w].tolist()   # w*w is two edges of weight w each: the best path carries w
 [1.0, -2.0]
+
+``sr.nn``, ``sr.optim``, ``sr.analysis`` and ``sr.data`` are imported at their first use, and the
+compiled kernels load in a background thread (docs/design.md, "Cold start").
 """
 
-from . import analysis, data, nn, optim, semirings
+import importlib
+from typing import TYPE_CHECKING
+
+from . import kernels, semirings
 from .api import backward, grad, trace
 from .engine import component, no_grad
+from .kernels import get_num_threads, set_num_threads
 from .ops.core import OpError
 from .ops.functions import *  # noqa: F401,F403
 from .ops.functions import __all__ as _op_names
@@ -19,9 +26,35 @@ from .paths import Path, Step, Trace
 from .rng import manual_seed
 from .tensor import Tensor, tensor
 
+if TYPE_CHECKING:  # imported at their first use (see __getattr__)
+    from . import analysis, data, nn, optim
+
 __version__ = "0.1.0"
 
 __all__ = [
     "Tensor", "tensor", "no_grad", "component", "backward", "grad", "trace", "semirings",
-    "Path", "Step", "Trace", "OpError", "nn", "optim", "analysis", "data", "manual_seed", *_op_names,
+    "Path", "Step", "Trace", "OpError", "nn", "optim", "analysis", "data", "manual_seed",
+    "set_num_threads", "get_num_threads", *_op_names,
 ]  # fmt: skip
+
+#: subpackages imported at their first use (``sr.nn``): ``import semirad`` stays short
+_LAZY = ("analysis", "data", "nn", "optim")
+
+
+def __getattr__(name: str):
+    """``sr.nn``, ``sr.optim``, ``sr.analysis``, ``sr.data``: imported at first use.
+
+    >>> import semirad as sr
+    >>> sr.optim.__name__
+    'semirad.optim'
+    """
+    if name in _LAZY:
+        return importlib.import_module(f"{__name__}.{name}")  # (which also sets it as an attribute)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+kernels.start()

@@ -243,12 +243,14 @@ def tanh(xp, x):
     >>> tanh(np, np.array([0.0, -30.0])).tolist()
     [0.0, -1.0]
     """
-    if type(x) is _ndarray and x.dtype == _FLOAT64 and kernels.enabled():
+    if type(x) is _ndarray and x.dtype == _FLOAT64 and kernels.on():
+        if not kernels.enabled():  # loading: the kernel's numpy transcription, the same bits
+            return _tanh.tanh_numpy(x)
         # (from one element: a call costs about 1.5 µs, numpy's libm tanh 34 ns an element)
         out = np.empty(x.shape, dtype=_FLOAT64)
         _elementwise().tanh(x.reshape(-1) if x.flags.c_contiguous else x.ravel(), out.reshape(-1))
         return out
-    if type(x) is np.float64 and kernels.enabled():  # (what 0.5 * a 0-d array gives: the same tanh as arrays)
+    if type(x) is np.float64 and kernels.on():  # (what 0.5 * a 0-d array gives: the same tanh as arrays)
         return _tanh.tanh_numpy(np.asarray(x))[()]
     return xp.tanh(x)
 

@@ -231,10 +231,10 @@ def matmul(xp, values, ids, weights):
         return reference.matmul_one_candidate(xp, values, ids, weights)
     found = None
     if xp is np:
-        if kernels.enabled():
+        if kernels.enabled() or kernels.worth_waiting(values.size * (weights.size // values.shape[-1])):
             dtype = backend.product_dtype(values, weights)
             if dtype in _KERNEL_DTYPES:
-                found = _kernel().max_abs_matmul(values, ids, weights, dtype)
+                found = kernels.max_abs_matmul(values, ids, weights, dtype)  # (on semirad's threads)
     else:
         found = _cuda().max_abs_matmul(xp, values, ids, weights)
         found = None if found is None else (*found, None)
