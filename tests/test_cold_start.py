@@ -179,6 +179,29 @@ def test_a_fork_while_the_kernels_load_leaves_the_child_with_working_kernels():
 
 
 @needs_numba
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_child_forked_after_parallel_kernels_ran_traces_without_them():
+    """GNU OpenMP is not fork-safe (numba ends such a child at its first parallel call): the child
+    runs the serial kernels and the reference, with the parent's bits."""
+    out = _python("""
+        import os, warnings
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import numpy as np
+        import semirad as sr
+
+        w = sr.tensor(np.linspace(-1, 1, 4096).reshape(64, 64), requires_grad=True)
+        before = sr.trace(sr.tanh(w @ w).sum(), [w])  # a parallel contraction in the parent
+        pid = os.fork()
+        if pid == 0:
+            again = sr.trace(sr.tanh(w @ w).sum(), [w])
+            same = np.array_equal(again[w], before[w]) and again.path(w, (3, 5)).steps == before.path(w, (3, 5)).steps
+            os._exit(0 if same else 3)
+        print(os.waitpid(pid, 0)[1])
+        """)
+    assert out.stdout.split() == ["0"]
+
+
+@needs_numba
 def test_the_loader_leaves_kernels_loaded_for_the_calls_of_a_trace_and_a_backprop():
     # (each kernel a first call would otherwise load from numba's cache: about 6 ms each)
     kernels.wait()

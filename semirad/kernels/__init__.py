@@ -151,7 +151,10 @@ def compiled(name: str):
     if module is None:  # (a dict lookup: this runs at every kernel call, import_module costs a µs)
         if name in NUMBA_MODULES:
             wait()
-        module = _COMPILED[name] = importlib.import_module(f"{__name__}.{name}")
+        with _short_spin():
+            module = _COMPILED[name] = importlib.import_module(f"{__name__}.{name}")
+        if name == "max_abs":
+            _started_threads()
     return module
 
 
@@ -248,13 +251,16 @@ def _load() -> None:
             return
         _available = AVAILABLE = True
         _configure_threads(numba)
-        for name in NUMBA_MODULES:
-            if _stopping:
-                return
-            try:
-                _COMPILED[name] = importlib.import_module(f"{__name__}.{name}")
-            except Exception:  # noqa: S112  (compiled() imports it again at its first use, and raises there)
-                continue
+        with _short_spin():
+            for name in NUMBA_MODULES:
+                if _stopping:
+                    return
+                try:
+                    _COMPILED[name] = importlib.import_module(f"{__name__}.{name}")
+                except Exception:  # noqa: S112  (compiled() imports it again at its first use, and raises there)
+                    continue
+                if name == "max_abs":
+                    _started_threads()
         if not _stopping:
             try:
                 _warm()
@@ -433,21 +439,39 @@ _SPIN_COUNT = "10000"
 
 
 def _configure_threads(numba) -> None:
-    """Start numba's threading layer now, in the loader; where it loads GNU OpenMP for the first time and
-    neither ``OMP_WAIT_POLICY`` nor ``GOMP_SPINCOUNT`` is set, with a short spin (``_SPIN_COUNT``):
-    libgomp reads it once, when it loads, and the variable is removed again."""
+    """Keep numba's thread functions (:func:`max_abs_matmul` calls them)."""
     global _numba_threads
     _numba_threads = (numba.get_num_threads, numba.set_num_threads)
-    ours = "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ
-    if ours:
-        os.environ["GOMP_SPINCOUNT"] = _SPIN_COUNT
-    try:
-        numba.get_num_threads()
-    except Exception:  # noqa: S110  (no threading layer loads: the first parallel call says so, as before)
-        pass
-    finally:
-        if ours:
+
+
+class _short_spin:
+    """While numba's threading layer may start (loading the parallel kernels starts it): where it loads
+    GNU OpenMP for the first time and neither ``OMP_WAIT_POLICY`` nor ``GOMP_SPINCOUNT`` is set, a
+    short spin (``_SPIN_COUNT``); libgomp reads it once, when it loads, and the variable is removed again."""
+
+    def __enter__(self):
+        self.ours = "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ
+        if self.ours:
+            os.environ["GOMP_SPINCOUNT"] = _SPIN_COUNT
+
+    def __exit__(self, *exc):
+        if self.ours:
             os.environ.pop("GOMP_SPINCOUNT", None)
+        return False
+
+
+#: the process in which numba's threading layer started (None: not yet)
+_launched_in: int | None = None
+
+
+def _started_threads() -> None:
+    """Note that numba's threading layer has started in this process (loading the parallel kernels
+    from numba's cache starts it). GNU OpenMP is not fork-safe: numba ends a forked child that runs
+    parallel work after its parent started the layer, so such a child runs no parallel kernel
+    (:func:`max_abs_matmul`)."""
+    global _launched_in
+    if _launched_in is None:
+        _launched_in = os.getpid()
 
 
 def max_abs_matmul(values, ids, weights, dtype):
@@ -464,6 +488,12 @@ def max_abs_matmul(values, ids, weights, dtype):
     kernels = compiled("max_abs")
     if values.size * (weights.size // values.shape[-1]) < kernels.PARALLEL_MIN_WORK:  # (products, or more)
         return kernels.max_abs_matmul(values, ids, weights, dtype)
+    if _launched_in is None:
+        with _short_spin():
+            _numba_threads[0]()  # starts the threading layer, if a kernel's loading did not
+        _started_threads()
+    elif _launched_in != os.getpid():
+        return None  # a forked child of a process whose OpenMP pool started: numba would end it (the reference runs)
     have, want = _numba_threads[0](), _threads_now()
     lowered = want < have
     if lowered:
