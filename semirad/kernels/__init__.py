@@ -49,6 +49,10 @@ DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 #: the kernel modules numba compiles: the loader imports them, and with them their kernels that have
 #: signatures (read from numba's cache)
 NUMBA_MODULES = ("elementwise", "max_abs", "scatter")
+#: the ones the background loader imports: not ``max_abs``, whose parallel kernels start numba's OpenMP
+#: pool as they load; an idle pool started that early slowed BLAS and PyTorch in the same process 8x
+#: (docs/design.md, "Kernel threads"), so it starts at the first max-abs contraction, as before
+LOADER_MODULES = ("elementwise", "scatter")
 
 #: while the kernels load, max-abs contractions run on the numpy reference until they add up to this
 #: many products; then they wait for the kernels (measured: docs/design.md, "Cold start")
@@ -137,7 +141,8 @@ def load() -> None:
 
     >>> load()
     """
-    wait()
+    if wait():
+        compiled("max_abs")
 
 
 def compiled(name: str):
@@ -232,7 +237,7 @@ def _start_loader() -> None:
 
 
 def _load() -> None:
-    """The loader thread: import numba, then each module of :data:`NUMBA_MODULES`, then call each kernel
+    """The loader thread: import numba, then each module of :data:`LOADER_MODULES`, then call each kernel
     without a signature once (:func:`_warm`), so that a caller finds them loaded."""
     global _available, _loaded, AVAILABLE
     try:
@@ -252,7 +257,7 @@ def _load() -> None:
         _available = AVAILABLE = True
         _configure_threads(numba)
         with _short_spin():
-            for name in NUMBA_MODULES:
+            for name in LOADER_MODULES:
                 if _stopping:
                     return
                 try:
