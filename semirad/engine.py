@@ -20,8 +20,9 @@ _creation_order = itertools.count()  # next() on a count is atomic: ids stay uni
 
 class _ThreadState(threading.local):
     """What recording depends on, per thread (as PyTorch keeps grad mode per thread): whether ops
-    record, the grad modes that enclosing :class:`no_grad` blocks restore, and the open components.
-    A new thread starts recording, outside any component."""
+    record, the grad modes that enclosing :class:`no_grad` blocks restore, and the open components
+    (each as its full name, innermost last, so a node reads its name without a join). A new thread
+    starts recording, outside any component."""
 
     grad_enabled = True
 
@@ -34,13 +35,18 @@ _state = _ThreadState()
 
 
 class _Anywhere:
-    """How many ``no_grad`` blocks and components are open in all threads together: while both are
-    0 (the common case) the hot path reads these two ints instead of the thread-local state (a
-    just-optimization: 70 ns a read of a ``threading.local``). Changed under a lock, read without."""
+    """How many ``no_grad`` blocks are open in all threads together: while it is 0 (the common
+    case) the hot path reads this int instead of the thread-local state (a just-optimization: 70 ns
+    a read of a ``threading.local``). Changed under a lock, read without."""
 
     no_grad = 0
-    components = 0
     lock = threading.Lock()
+
+
+#: one entry per component open in any thread: while it is empty, :func:`record` does not read the
+#: thread-local stack. A list, because ``append`` and ``pop`` are atomic (under the GIL and in
+#: free-threaded builds alike): a count without a lock (docs/design.md, "Per-op overhead")
+_open_components: list = []
 
 
 def _count(what: str, step: int) -> None:
@@ -145,13 +151,11 @@ class component:
         self.name = name
 
     def __enter__(self):
-        _state.components.append(self.name)
-        _count("components", 1)
+        push_component(self.name)
         return self
 
     def __exit__(self, *exc):
-        _state.components.pop()
-        _count("components", -1)
+        pop_component()
         return False
 
 
@@ -164,14 +168,15 @@ def push_component(name: str) -> None:
     >>> pop_component(); current_component() is None
     True
     """
-    _state.components.append(name)
-    _count("components", 1)
+    stack = _state.components
+    stack.append(f"{stack[-1]}/{name}" if stack else name)
+    _open_components.append(None)
 
 
 def pop_component() -> None:
     """Close the innermost component opened in this thread."""
     _state.components.pop()
-    _count("components", -1)
+    _open_components.pop()
 
 
 def record(op, parents: tuple, xp, params: dict, shapes: tuple) -> Node:
@@ -187,9 +192,9 @@ def record(op, parents: tuple, xp, params: dict, shapes: tuple) -> Node:
     node.seq = next(_creation_order)
     node.name = node.grad = None
     node.consumed = False
-    if _Anywhere.components:
+    if _open_components:
         stack = _state.components
-        node.component = "/".join(stack) if stack else None
+        node.component = stack[-1] if stack else None
     else:
         node.component = None
     return node
@@ -214,7 +219,7 @@ _new = object.__new__
 def current_component():
     """The full name of the innermost open component in this thread (``None`` outside any)."""
     stack = _state.components
-    return "/".join(stack) if stack else None
+    return stack[-1] if stack else None
 
 
 def grad_enabled() -> bool:
@@ -314,25 +319,27 @@ def _claim(graph: list) -> list:
 def _sweep(root: Node, targets: list, seed: Any, semiring, graph: list) -> Sweep:
     semiring = semiring.for_sweep() if hasattr(semiring, "for_sweep") else semiring
     wanted = set(targets)
-    on_path = set(wanted)
+    on_path = set(wanted)  # (holds nodes only: ``None in on_path`` is False, a constant input)
     order = []
+    mark, append = on_path.add, order.append
     for node in graph:
         if node in on_path:
-            order.append(node)
+            append(node)
             continue
         for p in node.parents:
-            if p is not None and p in on_path:
-                on_path.add(node)
-                order.append(node)
+            if p in on_path:
+                mark(node)
+                append(node)
                 break
     enter = semiring.enter if getattr(semiring, "has_enter", True) else None
     base = None if enter is None else _element_bases(order)
     add = semiring.add
     shape_of = semiring.shape
     pending = {root: semiring.seed(seed)}
+    take, get = pending.pop, pending.get
     kept, values = {}, {}
     for node in reversed(order):
-        g = pending.pop(node)
+        g = take(node)
         if type(g) is _Buffer:
             g = g.value
         if node in wanted:
@@ -345,34 +352,52 @@ def _sweep(root: Node, targets: list, seed: Any, semiring, graph: list) -> Sweep
         if op is None:
             continue
         parents = node.parents
-        if len(parents) == 2:  # (unrolled for one and two parents: a just-optimization of the hot loop)
+        if len(parents) == 1:  # (one input: no zip; a just-optimization of the hot loop, as below)
+            parent = parents[0]
+            if parent not in on_path:
+                continue
+            contribution = op.backward(node, g, semiring, _ONE_NEED)[0]  # an op's node is its context
+            del g
+            previous = get(parent)
+            if type(contribution) is Slice:
+                pending[parent] = _add_slice(semiring, previous, contribution, parent.shape)
+            elif shape_of(contribution) != parent.shape:
+                _wrong_shape(op, shape_of(contribution), parent)
+            elif previous is None:
+                pending[parent] = contribution
+            else:
+                pending[parent] = add(previous.value if type(previous) is _Buffer else previous, contribution)
+            continue
+        if len(parents) == 2:
             p0, p1 = parents
-            needs = (p0 is not None and p0 in on_path, p1 is not None and p1 in on_path)
-        elif len(parents) == 1:
-            needs = (parents[0] is not None and parents[0] in on_path,)
+            needs = (p0 in on_path, p1 in on_path)
         else:
-            needs = tuple([p is not None and p in on_path for p in parents])
+            needs = tuple([p in on_path for p in parents])
         if True not in needs:
             continue
-        contributions = op.backward(node, g, semiring, needs)  # an op's node is its context
+        contributions = op.backward(node, g, semiring, needs)
         del g
         for parent, need, contribution in zip(parents, needs, contributions):
             if not need:
                 continue
-            previous = pending.get(parent)
+            previous = get(parent)
             if type(contribution) is Slice:
                 pending[parent] = _add_slice(semiring, previous, contribution, parent.shape)
                 continue
             if shape_of(contribution) != parent.shape:
-                raise RuntimeError(
-                    f"backward rule of {op.name!r} returned shape {shape_of(contribution)} for an input of shape "
-                    f"{parent.shape}"
-                )
+                _wrong_shape(op, shape_of(contribution), parent)
             if previous is None:
                 pending[parent] = contribution
             else:
                 pending[parent] = add(previous.value if type(previous) is _Buffer else previous, contribution)
     return Sweep(semiring, root, order, base, kept, values, seed)
+
+
+_ONE_NEED = (True,)
+
+
+def _wrong_shape(op, shape: tuple, parent: Node):
+    raise RuntimeError(f"backward rule of {op.name!r} returned shape {shape} for an input of shape {parent.shape}")
 
 
 class Slice:

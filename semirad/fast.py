@@ -205,15 +205,19 @@ def sum_axes(g, axes: tuple, keepdims: bool = False):
     >>> sum_axes(np.ones((5000, 3)), (0,)).tolist()
     [5000.0, 5000.0, 5000.0]
     """
+    if g.size < 4096:  # (small: numpy's reduction itself, without ``ndarray.sum``'s Python wrapper)
+        if type(g) is _ndarray:
+            return _add_reduce(g, axes, None, None, keepdims)
+        return g.sum(axis=axes, keepdims=keepdims)
     k = len(axes)
-    if (
-        not keepdims and 0 < k < g.ndim and axes == tuple(range(k)) and g.dtype.kind == "f"
-        and g.size >= 4096 and g.flags.c_contiguous
-    ):
+    if not keepdims and 0 < k < g.ndim and axes == tuple(range(k)) and g.dtype.kind == "f" and g.flags.c_contiguous:
         rows = math.prod(g.shape[:k])
         xp = backend.namespace(g)
         return (xp.ones(rows, dtype=g.dtype) @ g.reshape(rows, -1)).reshape(g.shape[k:])
     return g.sum(axis=axes, keepdims=keepdims)
+
+
+_add_reduce = np.add.reduce  # what ``ndarray.sum`` calls (numpy's ``_methods._sum``): the same bits
 
 
 def contract(g, weights):

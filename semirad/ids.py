@@ -1,5 +1,13 @@
 """Element ids: what a backpointer holds besides the global id of a vertex (lowest layer: the
-compiled kernels use them too)."""
+compiled kernels use them too), and the compact int32 form in which a sweep keeps them.
+
+A sweep keeps one backpointer per element of every vertex it visits (MaxAbsProduct: the global id
+of the next vertex; LogMaxAbs/KBest: the code ``gid * k + rank``). Where every id the sweep
+can hold lies below :data:`COMPACT_BELOW` (it knows: each kept id names an element of a vertex
+entered before), :func:`compact` stores them as int32, half the memory of the int64 ids the
+kernels propagate. Readers never look at that form: ``semiring.backpointers(kept)``
+(:func:`widen`) gives int64 ids with the real sentinels back.
+"""
 
 from __future__ import annotations
 
@@ -9,3 +17,55 @@ import numpy as np
 NO_PATH = np.iinfo(np.int64).max
 #: backpointer stored at the output itself: the path ends here
 END = -1
+
+#: kept backpointers are compacted to int32 where every real id lies below this (2**31: an id
+#: truncated to 32 bits is itself; tests lower it to exercise the int64 fallback)
+COMPACT_BELOW = 2**31
+#: ``NO_PATH`` in compact backpointers (what ``astype(int32)`` makes of it: its low 32 bits)
+NO_PATH32 = -1
+
+_INT64, _INT32 = np.dtype(np.int64), np.dtype(np.int32)
+
+
+def compact(xp, ids, bound: int):
+    """The int64 backpointers ``ids`` in the form a sweep keeps them: int32 where ``bound`` (one
+    past every real id that ``ids`` may hold; 0 or less: not known) is at most
+    :data:`COMPACT_BELOW`, else ``ids`` itself.
+
+    One ``astype`` (the layout kept: a transposed array stays F-contiguous; a broadcast view stays
+    a view of the compacted elements it repeats). Real ids are unchanged and ``NO_PATH`` becomes
+    :data:`NO_PATH32`; ``END`` would become ``NO_PATH32`` too, so ``ids`` must not hold it: only
+    the output's backpointers do (the seed's), and a sweep enters the output first, with ``bound``
+    0. :func:`widen` reverses it.
+
+    >>> kept = compact(np, np.array([3, NO_PATH, 0]), 4)
+    >>> kept.dtype.name, kept.tolist(), widen(kept).tolist() == [3, NO_PATH, 0]
+    ('int32', [3, -1, 0], True)
+    >>> compact(np, np.array([3, NO_PATH]), COMPACT_BELOW + 1).dtype.name   # ids past int32: as they are
+    'int64'
+    """
+    if bound <= 0 or bound > COMPACT_BELOW or ids.dtype is not _INT64:  # (``is``: 0.1 µs less a vertex)
+        return ids
+    if ids.size > 1 and 0 in ids.strides:  # a broadcast view: compact the elements it repeats
+        core = ids[tuple([slice(0, 1) if s == 0 else slice(None) for s in ids.strides])]
+        return xp.broadcast_to(core.astype(_INT32), ids.shape)
+    return ids.astype(_INT32)
+
+
+def widen(kept):
+    """Kept backpointers (or any selection of them: it works elementwise) as int64 ids with the
+    sentinels ``NO_PATH`` and ``END``: a :func:`compact` array widened, an int64 one as it is.
+
+    >>> widen(np.array([5, NO_PATH32], dtype=np.int32)).tolist() == [5, NO_PATH]
+    True
+    >>> int(widen(np.array([2, -1], dtype=np.int32)[1])) == NO_PATH, int(widen(np.array([END]))[0]) == END
+    (True, True)
+    """
+    if kept.dtype != np.int32:
+        return kept
+    if kept.ndim == 0:  # one element read out of a kept array (a numpy scalar, or a 0-d numpy/cupy array)
+        one = int(kept)
+        return np.int64(NO_PATH if one == NO_PATH32 else one)
+    wide = kept.astype(np.int64)
+    wide[kept == NO_PATH32] = NO_PATH
+    return wide

@@ -194,7 +194,7 @@ class Trace(Result):
         the two vertices it takes (an index into :func:`parallel_edges` ordered strongest first, or
         ``None`` for the strongest). Path-capable semirings with other backpointers override this.
         """
-        return int(backend.to_numpy(self.sweep.kept[node].reshape(-1)[flat])), 0, None
+        return int(backend.to_numpy(self.semiring.backpointers(self.sweep.kept[node].reshape(-1)[flat]))), 0, None
 
     def _follow(self, node, flat: int, rank: int) -> Path:
         sweep = self.sweep
@@ -292,7 +292,7 @@ class RankedTrace(Trace):
 
     def _hop(self, node, flat, rank):
         k = self.semiring.k
-        codes = backend.to_numpy(self.sweep.kept[node].reshape(k, -1)[:, flat])
+        codes = backend.to_numpy(self.semiring.backpointers(self.sweep.kept[node].reshape(k, -1)[:, flat]))
         code = int(codes[rank])
         if code in (backend.NO_PATH, backend.END):
             return code, 0, None
@@ -343,7 +343,8 @@ class KBestResult(RankedTrace):
         """The best paths from ``tensor[index]``, best first: ``k`` of them, fewer if fewer exist."""
         node = self.node_of(tensor)
         flat = _flat_index(node.shape, index)
-        codes = backend.to_numpy(self.sweep.kept[node].reshape(self.semiring.k, -1)[:, flat])
+        kept = self.sweep.kept[node].reshape(self.semiring.k, -1)[:, flat]
+        codes = backend.to_numpy(self.semiring.backpointers(kept))
         return [self._follow(node, flat, r) for r in range(self.semiring.k) if int(codes[r]) != backend.NO_PATH]
 
 

@@ -83,9 +83,9 @@ class Tensor:
             raise TypeError(f"Tensor.data must be an array, got {type(array).__name__}")
         self._data = freeze(array)
 
-    shape = property(lambda self: tuple(self.data.shape), doc="The array's shape.")
-    ndim = property(lambda self: self.data.ndim, doc="Number of axes.")
-    dtype = property(lambda self: self.data.dtype, doc="The array's dtype.")
+    shape = property(lambda self: tuple(self._data.shape), doc="The array's shape.")
+    ndim = property(lambda self: self._data.ndim, doc="Number of axes.")
+    dtype = property(lambda self: self._data.dtype, doc="The array's dtype.")
 
     def size(self, dim: int | None = None):
         """The shape as a tuple (PyTorch's ``torch.Size``), or the length of axis ``dim``.
@@ -927,13 +927,49 @@ class Tensor:
             indices = np.asarray(indices.data if isinstance(indices, Tensor) else indices).reshape(-1)
         return F.take_along_axis(self, indices, dim)
 
+    def trace(self) -> Tensor:
+        """The sum of the diagonal of a 2-D tensor, as ``torch.Tensor.trace`` (``sr.linalg.trace``
+        for batches).
+
+        >>> tensor([[1.0, 2.0], [3.0, 4.0]]).trace().item()
+        5.0
+        """
+        from .ops import linalg
+
+        return linalg.method_trace(self)
+
+    def diagonal(self, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
+        """The diagonal of the axes ``dim1``, ``dim2`` as the last axis, as ``torch.Tensor.diagonal``.
+
+        >>> tensor([[1.0, 2.0], [3.0, 4.0]]).diagonal(1).tolist()
+        [2.0]
+        """
+        from .ops import linalg
+
+        return linalg.method_diagonal(self, offset, dim1, dim2)
+
+    def outer(self, vec2) -> Tensor:
+        """The outer product with another vector, as ``torch.Tensor.outer``.
+
+        >>> tensor([1.0, 2.0]).outer(tensor([3.0])).tolist()
+        [[3.0], [6.0]]
+        """
+        from .ops import linalg
+
+        return linalg.outer(self, vec2)
+
     @property
     def T(self) -> Tensor:
-        """The tensor with its axes reversed."""
-        return F.transpose(self)
+        """The tensor with its axes reversed (``F.transpose(self)``, without its checks of the axes:
+        reversed ones are always a permutation)."""
+        ndim = self._data.ndim
+        return apply(I.TRANSPOSE, self, axes=_REVERSED[ndim] if ndim < 8 else tuple(range(ndim - 1, -1, -1)))
 
 
 register_tensor_type(Tensor)
+
+
+_REVERSED = [tuple(range(n - 1, -1, -1)) for n in range(8)]
 
 
 def seed_array(output: Tensor, seed) -> Any:
@@ -989,11 +1025,21 @@ def accumulate_grads(output: Tensor, seed=None, retain_graph: bool = False) -> N
 
 
 def _unshared(value, taken: set) -> bool:
-    """Whether a sweep's value can become a ``.grad`` as it is: an array that owns its memory and is
-    writable (so no view, no broadcast, no op's frozen forward array) and that no other leaf took."""
-    if getattr(value, "base", 0) is not None or not value.flags.writeable or id(value) in taken:
+    """Whether a sweep's value can become a ``.grad`` as it is: a writable array (so no broadcast, no
+    op's frozen forward array) whose memory no other leaf took: one that owns its memory, or a
+    writable view of one that does (a weight's gradient arrives transposed, ``(g.T @ x).T``), whose
+    owner then counts as taken: no two ``.grad`` share memory."""
+    if type(value) is not np.ndarray:
+        owner = value if getattr(value, "base", 0) is None else None
+    else:
+        owner = value.base
+        if owner is None:
+            owner = value
+        elif type(owner) is not np.ndarray or owner.base is not None or not owner.flags.writeable:
+            owner = None
+    if owner is None or not value.flags.writeable or id(owner) in taken:
         return False
-    taken.add(id(value))
+    taken.add(id(owner))
     return True
 
 

@@ -125,13 +125,15 @@ def test_an_exact_tie_goes_to_the_first_j_even_across_groups_of_eight(impl):
     "m,n,p,transposed",
     # from DEFER_MIN_N j on, a row block keeps each group's largest product and finds the winner in
     # its group at the end: n around it, with a last partial group, and the x @ W.T reading
-    [(3, 511, 9, False), (5, 512, 9, False), (9, 517, 17, False), (6, 525, 10, True), (2, 640, 3, True)],
+    # (DEFER_MIN_N_IN_PLACE where the weights are read in place)
+    [(3, 63, 9, False), (5, 64, 9, False), (9, 69, 17, False), (6, 77, 10, True), (2, 128, 3, True),
+     (3, 255, 9, False), (5, 256, 9, False), (4, 263, 12, False), (5, 517, 9, False), (2, 640, 3, True)],
 )
-def test_the_deferred_search_within_a_group_keeps_the_first_j(impl, dtype, m, n, p, transposed):
-    if kernels.AVAILABLE:  # the shapes above sit around the kernel's threshold
+def test_the_deferred_search_within_a_group_keeps_the_first_j(impl, packing, dtype, m, n, p, transposed):
+    if kernels.AVAILABLE:  # the shapes above sit around the kernel's thresholds
         from semirad.kernels import max_abs
 
-        assert max_abs.DEFER_MIN_N == 512
+        assert (max_abs.DEFER_MIN_N, max_abs.DEFER_MIN_N_IN_PLACE) == (64, 256)
     rng = np.random.default_rng(m * 1000 + n)
     w = values_for(rng, (p, n), dtype, True).T if transposed else values_for(rng, (n, p), dtype, True)
     check(values_for(rng, (m, n), dtype, True), fresh_ids(rng, (m, n)), w)
@@ -148,6 +150,182 @@ def test_a_tie_inside_the_last_group_goes_to_its_first_j(impl, m):
     got_v, got_i = max_abs_dispatch.matmul(np, v, np.arange(m * n).reshape(m, n), w)
     np.testing.assert_array_equal(got_i, [[r * n + 515, r * n + 515, r * n + 517, r * n + 515] for r in range(m)])
     np.testing.assert_array_equal(got_v, [[-3.0, -3.0, 3.75, -3.0]] * m)
+
+
+@pytest.fixture(params=["packed", "packed serially", "in place"])
+def packing(request, monkeypatch):
+    """The numba kernel packs the weights (contiguous chunks, and transposed for the search) from
+    PACK_MIN_ROW_BLOCKS blocks of rows on, and reads them in place below; the packing pass runs on numba's
+    threads from PACK_PARALLEL_MIN_ELEMENTS elements, on the calling thread below: each, whatever the shape."""
+    if kernels.AVAILABLE:
+        from semirad.kernels import max_abs
+
+        monkeypatch.setattr(max_abs, "PACK_MIN_ROW_BLOCKS", 1 << 30 if request.param == "in place" else 1)
+        monkeypatch.setattr(max_abs, "PACK_PARALLEL_MIN_ELEMENTS", 1 << 60 if request.param == "packed serially" else 0)
+        monkeypatch.setattr(max_abs, "PACK_PARALLEL_MIN_JOBS", 0)
+    return request.param
+
+
+def _layouts(rng, m, n, p, dtype, ties):
+    """``(v, ids, w)`` with v, w and the ids each C-contiguous or a transposed view, and ids also broadcast."""
+    v = values_for(rng, (m, n), dtype, ties)
+    vt = np.ascontiguousarray(v.T).T  # the same values, read as a transposed view
+    w = values_for(rng, (n, p), dtype, ties)
+    wt = np.ascontiguousarray(w.T).T
+    ids = fresh_ids(rng, (m, n))
+    idt = np.ascontiguousarray(ids.T).T
+    for vv, ww, ii in itertools.product((v, vt), (w, wt), (ids, idt, np.broadcast_to(ids[:1], (m, n)))):
+        yield vv, ii, ww
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize(
+    "m,n,p",
+    # the kernel's tasks: blocks of 8 rows (m = 7, 8, 9, 17), chunks of 128 (float64) or 256 (float32)
+    # columns (p around them), groups of 8 j with a last partial group, below and above DEFER_MIN_N
+    [(7, 64, 127), (8, 72, 128), (9, 65, 129), (17, 80, 255), (3, 130, 256), (10, 66, 257), (9, 40, 300),
+     (16, 9, 513), (1, 64, 700)],
+)
+def test_tasks_at_the_edges_of_row_blocks_and_column_chunks(impl, packing, dtype, m, n, p):
+    rng = np.random.default_rng(m * 1000 + n * 10 + p)
+    for ties in (True, False):
+        for v, ids, w in _layouts(rng, m, n, p, dtype, ties):
+            got = max_abs_dispatch.matmul(np, v, ids, w)
+            want = max_abs_reference.matmul(np, v, ids, w)
+            np.testing.assert_array_equal(got[0], want[0])
+            np.testing.assert_array_equal(got[1], want[1])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_tie_in_every_place_of_a_group_goes_to_the_first_j(impl, packing, dtype):
+    """The winner's search compares the 8 products of its group at once: the first equal one wins, at
+    every position, in every column of a vector of lanes."""
+    n, p = 96, 40  # deferred (n >= 64): 12 groups of 8
+    for first in range(8):
+        for second in range(first + 1, 9):
+            v = np.full((2, n), 0.25, dtype=dtype)
+            j0, j1 = 40 + first, 40 + second  # group 5 (j = 40 .. 47), the second maybe in group 6
+            v[:, [j0, j1]] = [-3.0, 3.0]
+            w = np.ones((n, p), dtype=dtype)
+            w[j1, 7] = 2.0  # ... except in column 7, where j1 wins outright
+            ids = np.arange(2 * n).reshape(2, n)
+            got_v, got_i = max_abs_dispatch.matmul(np, v, ids, w)
+            want_i = np.array([[r * n + j0] * p for r in range(2)])
+            want_i[:, 7] = [j1, n + j1]
+            np.testing.assert_array_equal(got_i, want_i)
+            np.testing.assert_array_equal(got_v[:, 7], [6.0, 6.0])
+            np.testing.assert_array_equal(np.delete(got_v, 7, axis=1), -3.0)
+
+
+def test_calls_of_growing_and_shrinking_sizes_reuse_the_scratch(impl, packing):
+    """The packed operands of a call live in a buffer kept for the next one: calls of other sizes and dtypes
+    after it (larger, then smaller) see none of its contents."""
+    rng = np.random.default_rng(21)
+    for m, n, p, dtype in [(40, 80, 300, np.float64), (70, 300, 500, np.float32), (9, 20, 30, np.float64),
+                           (70, 300, 500, np.float64), (33, 100, 90, np.float32)]:
+        v, w = values_for(rng, (m, n), dtype, True), values_for(rng, (n, p), dtype, False)
+        ids = fresh_ids(rng, (m, n))
+        got = max_abs_dispatch.matmul(np, v, ids, w)
+        want = max_abs_reference.matmul(np, v, ids, w)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+
+
+@pytest.mark.parametrize("shape", [(6, 20, 9), (40, 90, 300)])  # one compiled call; the general kernel
+@pytest.mark.parametrize("where", ["value", "weight", "C weight"])
+def test_a_non_finite_element_of_a_transposed_operand_is_caught(impl, packing, shape, where):
+    """Transposed views are copied into rows by the kernel, which checks them on the way."""
+    m, n, p = shape
+    rng = np.random.default_rng(22)
+    v = np.ascontiguousarray(rng.standard_normal((n, m))).T
+    w = np.ascontiguousarray(rng.standard_normal((p, n))).T
+    if where == "value":
+        v.base[n - 1, m - 1] = np.inf
+    elif where == "weight":
+        w.base[p - 1, n - 1] = np.nan
+    else:  # a C-contiguous weight, read in place or packed
+        w = np.ascontiguousarray(w)
+        w[n - 3, p - 2] = -np.inf
+    ids = fresh_ids(rng, (m, n))
+    with np.errstate(invalid="ignore"):
+        got = max_abs_dispatch.matmul(np, v, ids, w)
+        want = max_abs_reference.matmul(np, v, ids, w)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+
+
+def _kernel_flags(monkeypatch, max_abs):
+    """The ``flags`` of every call of the general kernel's entry points (recorded, then passed on)."""
+    seen = []
+    for name in ("_run_serial", "_run_parallel", "_run_parallel_wide"):
+        fn = getattr(max_abs, name)
+
+        def spy(*args, fn=fn):
+            seen.append(args[4])
+            return fn(*args)
+
+        monkeypatch.setattr(max_abs, name, spy)
+    return seen
+
+
+@pytest.mark.skipif(not kernels.AVAILABLE, reason="numba not installed")
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize(
+    "layout",
+    # v C-contiguous with w read in place: no packing pass, the tasks of the first chunk check v (each
+    # output batch, v broadcast over them); v transposed: the packing pass copies and checks it; w packed
+    ["in place", "in place, v transposed", "in place, v broadcast over the batch", "packed", "packed serially"],
+)
+@pytest.mark.parametrize("where", ["value", "weight", "none"])
+def test_the_general_kernel_declines_a_non_finite_operand_on_every_path(monkeypatch, dtype, layout, where):
+    """The kernel itself returns None for a NaN or inf in any operand, whichever pass checks it (the
+    dispatch then runs the reference): a missing check would return numbers."""
+    from semirad.kernels import max_abs
+
+    monkeypatch.setattr(max_abs, "PACK_MIN_ROW_BLOCKS", 1 if layout.startswith("packed") else 1 << 30)
+    monkeypatch.setattr(max_abs, "PACK_PARALLEL_MIN_ELEMENTS", 1 << 60 if layout == "packed serially" else 0)
+    monkeypatch.setattr(max_abs, "PACK_PARALLEL_MIN_JOBS", 0)
+    seen = _kernel_flags(monkeypatch, max_abs)
+    rng = np.random.default_rng(24)
+    m, n, p = 40, 90, 300  # 1.08e6 products: the general kernel (not the one-call small path), 5 row blocks
+    batch = (3,) if "batch" in layout else ()
+    v = rng.standard_normal((m, n)).astype(dtype)
+    if "transposed" in layout:
+        v = np.ascontiguousarray(v.T).T
+    w = rng.standard_normal(batch + (n, p)).astype(dtype)
+    if where == "value":
+        v[m - 1, n - 2] = np.nan  # the last row block
+    elif where == "weight":
+        w[(-1,) * len(batch) + (n - 1, p - 1)] = np.inf  # the last batch, row and chunk
+    ids = fresh_ids(rng, (m, n))
+    out = max_abs.max_abs_matmul(v, ids, w, np.dtype(dtype))
+    assert len(seen) == 1
+    flags = seen[0]
+    assert bool(flags & max_abs._IN_PLACE) == layout.startswith("in place")
+    assert bool(flags & max_abs._CHECK_IN_TASKS) == (layout in ("in place", "in place, v broadcast over the batch"))
+    assert bool(flags & max_abs._PACK_SERIAL) == (layout == "packed serially")
+    if where == "none":
+        want = max_abs_reference.matmul(np, v, ids, w)
+        np.testing.assert_array_equal(out[0], want[0])
+        np.testing.assert_array_equal(out[1], want[1])
+    else:
+        assert out is None
+
+
+@pytest.mark.parametrize("m,n,p", [(5, 30, 7), (64, 200, 300)])  # one compiled call; the general kernel
+def test_a_dead_end_found_by_the_kernel_gives_way_to_a_real_path(impl, packing, m, n, p):
+    """Each task says whether one of its ids is NO_PATH, so the caller needs no pass over the ids."""
+    rng = np.random.default_rng(23)
+    v, w = values_for(rng, (m, n), np.float64, True), values_for(rng, (n, p), np.float64, True)
+    ids = fresh_ids(rng, (m, n))
+    v[m - 1] = 0.0  # the last row: all products 0, the first j (a dead end) ties with real paths
+    ids[m - 1, 0] = backend.NO_PATH
+    got_v, got_i = max_abs_dispatch.matmul(np, v, ids, w)
+    with kernels.using("numpy"):
+        want_v, want_i = max_abs_dispatch.matmul(np, v, ids, w)
+    np.testing.assert_array_equal(got_v, want_v)
+    np.testing.assert_array_equal(got_i, want_i)
+    assert (got_i[m - 1] == ids[m - 1, 1]).all()  # the first real path
 
 
 @pytest.mark.parametrize("dtypes", [(np.float64, np.float64), (np.float32, np.float32), (np.float32, np.float64)])
@@ -276,9 +454,10 @@ def test_non_finite_inputs_behave_as_the_numpy_reference(impl, where, rows):
         (21, 40, 600, np.float64),  # 21 * 40 * 600 products: the parallel kernel, several row blocks and chunks
         (37, 67, 700, np.float64),  # 1.7e6 products: its 512-bit compilation (WIDE_MIN_WORK)
         (37, 67, 700, np.float32),
+        (130, 100, 300, np.float32),  # 17 blocks of rows: the weights packed at the real threshold
     ],
 )
-def test_large_enough_for_the_parallel_kernel(impl, m, n, p, dtype):
+def test_large_enough_for_the_parallel_kernel(impl, packing, m, n, p, dtype):
     if impl == "numba" and m * n * p >= 1 << 20:
         from semirad.kernels import max_abs
 
@@ -323,7 +502,7 @@ def test_one_numba_thread_runs_mid_sized_products_serially_with_the_same_bits(ba
      ((2, 1, 5, 9), (1, 3, 9, 4)), ((3, 4, 140), (3, 140, 6)), ((2, 3, 9), (2, 9, 600)), ((1, 8, 8), (1, 8, 8))],
 )
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_batched_products_of_every_layout(impl, vshape, wshape, dtype):
+def test_batched_products_of_every_layout(impl, packing, vshape, wshape, dtype):
     """Batches (attention heads) with broadcast batch axes, the deferred search (n = 140) and
     several column chunks (p = 600), on transposed views and broadcast ids."""
     rng = np.random.default_rng(sum(vshape) + sum(wshape))

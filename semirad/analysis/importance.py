@@ -35,7 +35,7 @@ from ..semirings.component_flow import ComponentFlow
 from ..semirings.k_best import KBest
 from ..semirings.log_max_abs import LogMaxAbs
 from ..semirings.max_abs import MaxAbsProduct
-from ..tensor import seed_array
+from ..tensor import Tensor, seed_array
 from .groups import describe_grouping, grouping, label, parameter_groups
 from .tables import importance_table, side_by_side
 
@@ -169,7 +169,7 @@ class ComponentImportance:
 
 
 # -- the linear-time count over a path forest -------------------------------------------------------
-def component_importance(result, params=None, group=None, ranks=None) -> ComponentImportance:
+def component_importance(result, params=None, group=None, ranks=None, elements=None) -> ComponentImportance:
     """For every component, how many edges of the best paths of all elements of ``params`` lie in it.
 
     ``result`` is what a path-capable sweep returned: :func:`semirad.trace` (MaxAbsProduct),
@@ -181,7 +181,10 @@ def component_importance(result, params=None, group=None, ranks=None) -> Compone
 
     ``params``: a tensor, a list, an ``nn.Module``, or ``{label: ...}`` for parameter groups
     (``result.groups``); default: every input of the sweep. ``group`` regroups the components
-    (:mod:`semirad.analysis.groups`), e.g. ``"across_time"``.
+    (:mod:`semirad.analysis.groups`), e.g. ``"across_time"``. ``elements``: only the paths of these
+    elements count (a boolean mask or an index of the parameter's elements, see
+    :func:`semirad.analysis.shares.element_mask`; with several parameters a list, one entry per
+    parameter, or ``{name: elements}``).
 
     Time and memory are linear in the number of vertices of the sweep (one pass in creation order);
     see the module docstring. The result equals summing :meth:`semirad.Path.components` over every
@@ -190,6 +193,9 @@ def component_importance(result, params=None, group=None, ranks=None) -> Compone
     k, codes_of = _backpointers(result)
     sweep = result.sweep
     channels, n_elements = _channels(result, params)
+    masks = _element_masks(result, params, elements, "component_importance")
+    if masks:
+        n_elements = [sum(int(masks[n].sum()) if n in masks else _size(n.shape) for n in nodes) for nodes in channels]
     order = sweep.order
     base = sweep.base
     sizes = [_size(n.shape) for n in order]
@@ -257,6 +263,8 @@ def component_importance(result, params=None, group=None, ranks=None) -> Compone
                 start = np.ones(codes.shape, dtype=bool) if has_path is None else has_path
                 if rank_mask is not None:
                     start = start & np.tile(rank_mask, size)
+                if node in masks:  # only the selected elements' paths start here
+                    start = start & _state_mask(masks[node], node, k, layout)
                 n_paths[c] += int(np.count_nonzero(start))
                 here = start if here is None else here + start
             if isinstance(here, np.ndarray) and goes_on is not None:
@@ -342,7 +350,7 @@ def _backpointers(result):
     backpointer array is in memory, so it is read without a copy).
     """
     layout = _backpointer_layout(result)
-    kept = result.sweep.kept
+    kept, widen = result.sweep.kept, result.semiring.backpointers  # (int64 ids, whatever the sweep kept)
 
     def flat(ids):
         if ids.flags.c_contiguous or ids.ndim < 2:
@@ -355,7 +363,7 @@ def _backpointers(result):
         k = int(result.semiring.k)
 
         def codes_of(node):
-            codes = backend.to_numpy(kept[node])
+            codes = backend.to_numpy(widen(kept[node]))
             if k == 1:
                 return flat(codes[0])
             return np.ascontiguousarray(codes.reshape(k, -1).T).reshape(-1), None
@@ -363,7 +371,7 @@ def _backpointers(result):
         return k, codes_of
 
     def ids_of(node):
-        ids = backend.to_numpy(kept[node])
+        ids = backend.to_numpy(widen(kept[node]))
         if ids.shape != node.shape:
             raise TypeError(
                 f"{type(result).__name__} keeps backpointers of shape {ids.shape} for {node.describe()}: "
@@ -409,6 +417,24 @@ def _channels(result, params):
     return channels, elements
 
 
+def _element_masks(result, params, elements, caller: str) -> dict:
+    """``{node: flat mask}`` from an ``elements`` argument (``{}`` for None: every element)."""
+    if elements is None:
+        return {}
+    if params is None:
+        named = [(n.name or f"input{i}", n) for i, n in enumerate(result.sweep.values)]
+    else:
+        named = parameter_groups(params)[0]
+    return element_masks(named, elements, caller)
+
+
+def _state_mask(mask, node, k: int, layout) -> np.ndarray:
+    """An element mask (C order) in the order of a node's backpointer states (``codes_of``)."""
+    if layout is not None:  # k == 1, the Fortran order of the node's shape
+        return mask.reshape(node.shape).ravel(order=layout)
+    return np.repeat(mask, k) if k > 1 else mask
+
+
 def _channel_labels(params) -> list:
     return [str(k) for k in params] if isinstance(params, dict) else []
 
@@ -418,7 +444,7 @@ def _size(shape) -> int:
 
 
 # -- backprop: all paths, weighted by |product| ------------------------------------------------------
-def backprop_importance(output, params=None, group=None, seed=None) -> ComponentImportance:
+def backprop_importance(output, params=None, group=None, seed=None, elements=None) -> ComponentImportance:
     """Component importance as backprop sees it: all paths, each weighted by its share of the flow.
 
     An element's gradient is the sum over *all* its paths to the output of the product of the edge
@@ -432,7 +458,8 @@ def backprop_importance(output, params=None, group=None, seed=None) -> Component
     It is one reverse sweep of :class:`ComponentFlow` (``SumAbs`` with one extra channel per
     component group), so its cost is that of ``len(groups) + 1`` SumAbs sweeps: pass a ``group``
     (e.g. ``"across_time"``) for graphs with many components. ``params`` as in
-    :func:`component_importance` (default: every leaf that requires grad).
+    :func:`component_importance` (default: every leaf that requires grad), ``elements`` too (only
+    those elements count).
 
     >>> import semirad as sr
     >>> w = sr.tensor([1.0, -2.0], requires_grad=True, name="w")
@@ -467,6 +494,7 @@ def backprop_importance(output, params=None, group=None, seed=None) -> Component
         if node is None or node not in graph_set:
             raise ValueError(f"backprop_importance: {name!r} is not in the graph of the output")
     targets = list(dict.fromkeys(nodes_of.values()))
+    masks = {} if elements is None else element_masks(union, elements, "backprop_importance")
     semiring = ComponentFlow(channel_of, len(labels))
     sweep = engine.sweep(output._node, targets, seed_array(output, seed), semiring)
 
@@ -475,6 +503,8 @@ def backprop_importance(output, params=None, group=None, seed=None) -> Component
         paths = elements = 0
         for node in dict.fromkeys(nodes_of[id(t)] for _, t in pairs):
             value = backend.to_numpy(sweep.values[node]).reshape(len(labels) + 1, -1)
+            if node in masks:
+                value = value[:, masks[node]]
             flow = value[0]
             alive = flow > 0
             total += (value[1:, alive] / flow[alive]).sum(axis=1)
@@ -487,3 +517,78 @@ def backprop_importance(output, params=None, group=None, seed=None) -> Component
     if groups:
         top.groups = {g: summarize(pairs) for g, pairs in groups.items()}
     return top
+
+
+# -- elements: which elements of a tensor count (elements= here, in compare and in path shares) ------------
+def element_mask(shape: tuple, elements, what: str = "source") -> np.ndarray:
+    """A boolean mask of ``shape`` from ``elements``: ``None`` (every element), a boolean mask of
+    ``shape``, or anything that indexes an array of that shape as numpy does (an int, a slice, a
+    tuple of those, integer index arrays: ``np.nonzero(...)`` or an index along the first axis).
+
+    >>> element_mask((2, 3), (slice(None), 0)).tolist()
+    [[True, False, False], [True, False, False]]
+    >>> element_mask((2, 3), [1]).tolist()
+    [[False, False, False], [True, True, True]]
+    """
+    shape = tuple(shape)
+    if elements is None:
+        return np.ones(shape, dtype=bool)
+    if isinstance(elements, Tensor):
+        elements = elements.numpy() if hasattr(elements, "numpy") else backend.to_numpy(elements.data)
+    if isinstance(elements, (list, np.ndarray)) or backend.is_array(elements):
+        array = np.asarray(backend.to_numpy(elements) if backend.is_array(elements) else elements)
+        if array.dtype == bool:
+            if array.shape != shape:
+                raise ValueError(f"elements: a boolean mask of shape {array.shape} for a {what} of shape {shape} "
+                                 "(it must have the same shape)")  # fmt: skip
+            return array.copy()
+        if array.size and not np.issubdtype(array.dtype, np.integer):
+            raise TypeError(f"elements: a boolean mask or an integer index of the {what}'s elements, got an array "
+                            f"of dtype {array.dtype}")  # fmt: skip
+        elements = array.astype(np.int64)
+    mask = np.zeros(shape, dtype=bool)
+    try:
+        mask[elements] = True
+    except (IndexError, TypeError, ValueError) as error:
+        raise IndexError(f"elements {_short(elements)} do not index a {what} of shape {shape}: {error}") from None
+    return mask
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _per_source(named: list, elements, caller: str, what: str = "sources") -> list:
+    """``elements`` as one entry per ``(name, tensor)`` of ``named`` (None: every element)."""
+    if elements is None:
+        return [None] * len(named)
+    if isinstance(elements, dict):
+        unknown = set(elements) - {n for n, _ in named}
+        if unknown:
+            raise KeyError(f"{caller}: elements given for {sorted(unknown)}, which are not among the {what} "
+                           f"{[n for n, _ in named]}")  # fmt: skip
+        return [elements.get(n) for n, _ in named]
+    if len(named) == 1:
+        return [elements]
+    if isinstance(elements, (list, tuple)) and len(elements) == len(named) and not all(
+            isinstance(e, (int, np.integer)) for e in elements):  # fmt: skip
+        return list(elements)
+    raise TypeError(f"{caller}: with {len(named)} {what}, elements is a list (one entry per tensor, None for all) "
+                    "or a dict {name: elements}")  # fmt: skip
+
+
+def element_masks(named: list, elements, caller: str, what: str = "parameters") -> dict:
+    """``{node: flat boolean mask}`` of the selected elements of each tensor of ``named``
+    (``[(name, tensor)]``), from an ``elements`` argument (see :func:`element_mask`); ``{}`` when
+    ``elements`` is None. Tensors named twice get the union."""
+    if elements is None:
+        return {}
+    out: dict = {}
+    for (name, t), chosen in zip(named, _per_source(named, elements, caller, what), strict=True):
+        node = t if isinstance(t, engine.Node) else getattr(t, "_node", None)
+        if node is None:
+            raise ValueError(f"{caller}: {name!r} (shape {getattr(t, 'shape', None)}) is not part of a recorded graph")
+        mask = element_mask(node.shape, chosen, f"tensor {name!r}").reshape(-1)
+        out[node] = out[node] | mask if node in out else mask
+    return out

@@ -2,32 +2,49 @@
 
 ``out[b, i, k] = v[i, j*] * w[j*, k]`` with ``j*`` the first ``j`` of largest ``|v[i, j] * w[j, k]|``,
 and ``out_ids[b, i, k] = ids[i, j*]`` — bit for bit what the numpy reference
-:func:`semirad.backend.max_abs_matmul_reference` computes, for finite inputs of one float dtype.
+:func:`semirad.semirings.max_abs.reference.matmul` computes, for finite inputs of one float dtype.
 
-How it is fast. A task is a block of ``ROWS`` output rows and a chunk of ``CHUNK`` output columns.
-The loop over the columns ``k`` is innermost and elementwise, so LLVM vectorizes it (on chunk
-views indexed from 0: an index it cannot prove non-negative keeps numba's wrap-around test and
-stops the vectorizer); large calls ask LLVM for 512-bit vectors where the CPU has them
+How it is fast. A call runs up to two passes (serial for small calls). The packing pass copies each
+chunk of ``kc`` columns of ``w`` (``CHUNK_BYTES`` per row) into contiguous rows of ``|w|`` and,
+transposed, into contiguous columns of ``w``, and copies ``v`` and its ids into contiguous rows where
+they are views of other strides (transposed, broadcast); the
+packed operands live in one buffer per thread kept for the next call (:func:`_scratch`: a fresh
+buffer of a few MiB costs a page fault per 4 KiB). Where fewer than ``PACK_MIN_ROW_BLOCKS`` blocks
+of rows would share a chunk, a C-contiguous ``w`` is read in place instead; where nothing is to be packed
+(``w`` read in place, ``v`` and its ids C-contiguous) there is no packing pass, and the tasks of the first
+chunk check their rows of ``v``. The packing pass runs on numba's threads (``prange``) from
+``PACK_PARALLEL_MIN_ELEMENTS`` elements packed, else on the calling thread: each parallel region ends at a
+barrier, which a thread the scheduler took off its core holds up. In the second pass (``prange``) a
+task is a block of ``ROWS`` output rows and a chunk of columns (the row block varies fastest, so that
+one thread's tasks read one chunk); its running best and winners live in a small contiguous
+scratch (the output's rows lie ``p`` apart: for ``p = 512`` float64 they would share L1 sets). The
+loop over the columns ``k`` is innermost and elementwise, so LLVM vectorizes it (on row views
+indexed from 0: an index it cannot prove non-negative keeps numba's wrap-around test and stops
+the vectorizer); large calls ask LLVM for 512-bit vectors where the CPU has them
 (:func:`_prefer_512_bit_vectors`, :data:`WIDE_MIN_WORK`). ``j`` advances in groups of 8 rows of
-``w``: ``|w|`` of the group is written once to a small scratch shared by the task's rows. From
-:data:`DEFER_MIN_N` ``j`` on, each lane keeps only the group's largest product (seven ``max``)
-and, where it beats the running best by a strict ``>`` (an earlier group keeps a tie), the
-group's first ``j``; the last pass finds the first ``j`` of that group whose product equals the
-best (:func:`_first_of_group`). For fewer ``j`` that search costs more than it saves, and a
-tournament with strict ``>`` at every match keeps the exact ``j`` instead (the earlier ``j`` on a
-tie). ``|a * b| == |a| * |b|`` exactly, so the products compared are the reference's. The
-winning ``j`` is kept as a float of the value dtype (lanes of one width vectorize; float32 is
-exact below ``2**24``). The last pass writes the signed product ``v[i, j*] * w[j*, k]`` and the id.
-A vector times a matrix has its own serial loop built the same way (:func:`_vector_matrix`), and
-a small product of two matrices runs the same tasks from one compiled call that also checks the
-inputs and looks for dead ends (:func:`_run_small`): around small products the Python of the
-general path cost more than the products. :func:`max_abs_sum_rows` is MaxAbsProduct's sum over
-the rows of a matrix (a bias's gradient over its batch) in one call.
+``|w|``, shared by the task's rows. From :data:`DEFER_MIN_N` ``j`` on (``DEFER_MIN_N_IN_PLACE``
+when ``w`` is read in place), each lane keeps only the group's largest product (seven ``max``) and,
+where it beats the running best by a strict ``>`` (an earlier group keeps a tie), the group's first
+``j``; the last pass finds the first ``j`` of that group whose product equals the best with one
+vector multiply and compare of the group's 8 products and a bit scan (:func:`_winner8`, an LLVM
+intrinsic, on the value's row and the transposed chunk's column; :func:`_winner8_strided` on ``w``
+read in place). For fewer ``j`` that search costs more than it saves, and a tournament with strict
+``>`` at every match keeps the exact ``j`` instead (the earlier ``j`` on a tie). ``|a * b| == |a| *
+|b|`` exactly, so the products compared are the reference's. The winning ``j`` is kept as a float
+of the value dtype (lanes of one width vectorize; float32 is exact below ``2**24``). The last pass
+writes the signed product ``v[i, j*] * w[j*, k]`` and the id, and each task says whether it wrote
+a dead end (``NO_PATH``), which spares the caller a pass over the ids. A vector times a matrix has
+its own serial loop built the same way (:func:`_vector_matrix`), and a small product of two
+matrices runs the same passes from one compiled call (:func:`_run_small`): around small products
+the Python of the general path cost more than the products. :func:`max_abs_sum_rows` is
+MaxAbsProduct's sum over the rows of a matrix (a bias's gradient over its batch) in one call.
 
-Non-finite input: tasks whose rows start at 0 fold ``|w| - |w|`` (0, or NaN for inf and NaN)
-into ``bad`` while they read ``w``, and the caller checks the values with one ``sum``; either
-way the caller returns None and the numpy reference runs, whose ``argmax`` decides what a NaN
-does (the trace then stops at the next vertex with a clear error, as before).
+Non-finite input: the packing pass sums ``x - x`` (0, or NaN for inf and NaN) over every element
+of ``v`` and of the packed ``w`` (tasks whose rows start at 0 do it for ``w`` read in place, and those of
+the first chunk for ``v`` where there is no packing pass), and the
+caller checks the sums; the kernel then returns None and the numpy reference runs, whose
+``argmax`` decides what a NaN does (the trace then stops at the next vertex with a clear error,
+as before).
 """
 
 from __future__ import annotations
@@ -36,7 +53,9 @@ import math
 import threading
 
 import numpy as np
+from llvmlite import ir
 from numba import get_num_threads, njit, prange, types
+from numba.core import cgutils
 from numba.extending import intrinsic
 
 from .elementwise import _NO_PATH
@@ -49,14 +68,32 @@ SMALL_MAX_WORK = PARALLEL_MIN_WORK
 #: from this many products per call 512-bit vectors are used where the CPU has them (switching to them
 #: costs a few µs; docs/design.md, "Thresholds")
 WIDE_MIN_WORK = 1 << 20
-#: output rows per task: they share every load of ``w``
+#: output rows per task: they share every load of ``|w|``
 ROWS = 8
-#: output columns per task: 8 rows of ``w`` (one group of j) plus the rows' running best stay in cache
-CHUNK = 512
+#: bytes of a row of a task's chunk of output columns (256 float32, 128 float64): the rows' running
+#: best and winners and 8 rows of ``|w|`` (``(2 * ROWS + 8) * CHUNK_BYTES``) stay in L1
+CHUNK_BYTES = 1024
 #: from this many ``j`` a row block keeps only each group's largest product and finds the winner in
-#: its group at the end (:func:`_update8`, :func:`_first_of_group`); below, a tournament keeps the
-#: exact ``j`` (:func:`_update8_exact`) (measured: docs/design.md, "Thresholds")
-DEFER_MIN_N = 512
+#: its group at the end (:func:`_update8`, :func:`_winner8`); below, a tournament keeps the exact ``j``
+#: (:func:`_update8_exact`); where the weights are read in place, whose search reads a column of them,
+#: from ``DEFER_MIN_N_IN_PLACE`` (measured: docs/design.md, "Thresholds")
+DEFER_MIN_N = 64
+DEFER_MIN_N_IN_PLACE = 256
+#: from this many blocks of ``ROWS`` rows the weights are packed (their chunks, contiguous, and transposed
+#: for the search) once for all the blocks; with fewer each task reads them in place (measured:
+#: docs/design.md, "Thresholds")
+PACK_MIN_ROW_BLOCKS = 12
+#: the packing pass runs on the calling thread below this many elements packed (weights and values) or jobs;
+#: from there on on numba's threads (measured: docs/design.md, "Thresholds")
+PACK_PARALLEL_MIN_ELEMENTS = 1 << 16
+PACK_PARALLEL_MIN_JOBS = 2
+
+#: the packed operands of a call live in one buffer per thread, kept for the next call up to this size:
+#: a fresh buffer of a few MiB comes from the system with a page fault per 4 KiB at its first use (1000
+#: faults made a (128 x 512) (x) (512 x 512) float64 contraction 1.7x slower)
+SCRATCH_KEEP_BYTES = 1 << 23
+_SCRATCH = threading.local()
+_ALIGN = 64
 
 
 @intrinsic
@@ -190,109 +227,328 @@ def _first_of_group(v, w, j, k, best, n8):
     return first
 
 
-@njit(cache=True, inline="always")
-def _check8(chk, w0, w1, w2, w3, w4, w5, w6, w7, kn):
-    """``chk += w - w`` over 8 rows (of ``|w|``): stays 0 while every weight is finite, NaN otherwise."""
-    for k in range(kn):
-        chk[k] += ((w0[k] - w0[k]) + (w1[k] - w1[k])) + ((w2[k] - w2[k]) + (w3[k] - w3[k])) + (
-            ((w4[k] - w4[k]) + (w5[k] - w5[k])) + ((w6[k] - w6[k]) + (w7[k] - w7[k]))
-        )
+@intrinsic
+def _winner8(typingctx, a, ao, b, bo, best):
+    """``(e, a[ao + e] * b[bo + e])`` for the first ``e`` in ``0 .. 7`` with ``|a[ao + e] * b[bo + e]| ==
+    best`` (``e = 7`` if none): one vector multiply and compare, a bit scan of the mask (the search of a
+    group of 8 ``j`` for its winner, in the row of the values and the transposed column of the weights).
+    The caller keeps ``ao + 8`` and ``bo + 8`` within the rows: 1-D C-contiguous arrays of ``best``'s dtype.
+    """
+    if not (
+        isinstance(a, types.Array) and isinstance(b, types.Array) and a.ndim == 1 and b.ndim == 1
+        and a.layout == "C" and b.layout == "C" and a.dtype == b.dtype == best
+        and best in (types.float32, types.float64)
+    ):
+        return None
+
+    def codegen(context, builder, signature, args):
+        aty, _, bty, _, _ = signature.args
+        vec = ir.VectorType(context.get_value_type(aty.dtype), 8)
+        name = "llvm.fabs.v8" + ("f32" if aty.dtype == types.float32 else "f64")
+        fabs = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec]), name)
+
+        def eight(aryty, ary, offset):
+            data = context.make_array(aryty)(context, builder, ary).data
+            return builder.load(builder.bitcast(builder.gep(data, [offset]), vec.as_pointer()), align=1)
+
+        products = builder.fmul(eight(aty, args[0], args[1]), eight(bty, args[2], args[3]))
+        splat = ir.Constant(vec, ir.Undefined)
+        for e in range(8):
+            splat = builder.insert_element(splat, args[4], ir.Constant(ir.IntType(32), e))
+        i8 = ir.IntType(8)
+        mask = builder.bitcast(builder.fcmp_ordered("==", builder.call(fabs, [products]), splat), i8)
+        mask = builder.or_(mask, ir.Constant(i8, 0x80))  # (e = 7 where nothing matches)
+        cttz = cgutils.get_or_insert_function(builder.module, ir.FunctionType(i8, [i8, ir.IntType(1)]), "llvm.cttz.i8")
+        first = builder.call(cttz, [mask, ir.Constant(ir.IntType(1), 0)])
+        value = builder.extract_element(products, first)
+        return context.make_tuple(builder, signature.return_type, [builder.zext(first, ir.IntType(64)), value])
+
+    return types.Tuple((types.int64, best))(a, types.intp, b, types.intp, best), codegen
+
+
+@intrinsic
+def _winner8_strided(typingctx, a, ao, b, bo, stride, best):
+    """:func:`_winner8` with ``b[bo + e * stride]`` in place of ``b[bo + e]`` (a column of ``w`` read in place)."""
+    if not (
+        isinstance(a, types.Array) and isinstance(b, types.Array) and a.ndim == 1 and b.ndim == 1
+        and a.layout == "C" and b.layout == "C" and a.dtype == b.dtype == best
+        and best in (types.float32, types.float64)
+    ):
+        return None
+
+    def codegen(context, builder, signature, args):
+        aty, _, bty, _, _, _ = signature.args
+        vec = ir.VectorType(context.get_value_type(aty.dtype), 8)
+        name = "llvm.fabs.v8" + ("f32" if aty.dtype == types.float32 else "f64")
+        fabs = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec]), name)
+        i32 = ir.IntType(32)
+        adata = context.make_array(aty)(context, builder, args[0]).data
+        x = builder.load(builder.bitcast(builder.gep(adata, [args[1]]), vec.as_pointer()), align=1)
+        bdata = context.make_array(bty)(context, builder, args[2]).data
+        y = ir.Constant(vec, ir.Undefined)
+        at = args[3]
+        for e in range(8):
+            y = builder.insert_element(y, builder.load(builder.gep(bdata, [at])), ir.Constant(i32, e))
+            at = builder.add(at, args[4])
+        products = builder.fmul(x, y)
+        splat = ir.Constant(vec, ir.Undefined)
+        for e in range(8):
+            splat = builder.insert_element(splat, args[5], ir.Constant(i32, e))
+        i8 = ir.IntType(8)
+        mask = builder.bitcast(builder.fcmp_ordered("==", builder.call(fabs, [products]), splat), i8)
+        mask = builder.or_(mask, ir.Constant(i8, 0x80))
+        cttz = cgutils.get_or_insert_function(builder.module, ir.FunctionType(i8, [i8, ir.IntType(1)]), "llvm.cttz.i8")
+        first = builder.call(cttz, [mask, ir.Constant(ir.IntType(1), 0)])
+        value = builder.extract_element(products, first)
+        return context.make_tuple(builder, signature.return_type, [builder.zext(first, ir.IntType(64)), value])
+
+    return types.Tuple((types.int64, best))(a, types.intp, b, types.intp, types.intp, best), codegen
 
 
 @njit(cache=True, inline="always")
-def _task(t, nrb, nkc, kc, ids_of_w, v, vix, w, wix, ids, iix, out_v, out_i, bad):
+def _copy_block(src, dst):
+    """``dst[r, :cols] = src[r, :]`` for a 2-D ``src`` of any strides and rows ``dst[r]`` contiguous. Where
+    the rows of ``src`` are not contiguous (a transposed view), 8 columns are read side by side, so that
+    each cache line read serves 8 (float64) or 16 (float32) writes of a row."""
+    rows, cols = src.shape
+    if cols <= 1 or src.strides[1] == src.itemsize:
+        for r in range(rows):
+            s = src[r]
+            d = dst[r]
+            for c in range(cols):
+                d[c] = s[c]
+        return
+    c8 = cols - cols % 8
+    for c0 in range(0, c8, 8):
+        s0 = src[:, c0]
+        s1 = src[:, c0 + 1]
+        s2 = src[:, c0 + 2]
+        s3 = src[:, c0 + 3]
+        s4 = src[:, c0 + 4]
+        s5 = src[:, c0 + 5]
+        s6 = src[:, c0 + 6]
+        s7 = src[:, c0 + 7]
+        for r in range(rows):
+            d = dst[r, c0 : c0 + 8]
+            d[0] = s0[r]
+            d[1] = s1[r]
+            d[2] = s2[r]
+            d[3] = s3[r]
+            d[4] = s4[r]
+            d[5] = s5[r]
+            d[6] = s6[r]
+            d[7] = s7[r]
+    for c in range(c8, cols):
+        s = src[:, c]
+        for r in range(rows):
+            dst[r, c] = s[r]
+
+
+@njit(cache=True, inline="always")
+def _pack(q, nrb, nkc, kc, flags, v, w, ids, pv_buf, pv, pid_buf, pw, pt, vbad, wbad):
+    """Job ``q`` of the packing pass. The first ``nw`` jobs take a chunk of ``kc`` columns of a batch of
+    ``w``: ``pw`` gets its ``|w|`` (rows of the chunk, contiguous: the main loop's operand) and ``pt`` the
+    chunk transposed (signed: the search's and the result's), and ``wbad`` a row of ``w - w`` sums (NaN
+    where a weight is not finite); none where the tasks read ``w`` in place. The others take a block of
+    ``ROWS`` rows of a batch of ``v``: copied
+    into ``pv_buf`` (and the ids into ``pid_buf``) where the flags say the caller's arrays are not
+    C-contiguous, and checked like ``w`` into ``vbad``.
+    """
+    n = v.shape[2]
+    nw = 0 if flags & _IN_PLACE else w.shape[0] * nkc
+    if q < nw:
+        b = q // nkc
+        k0 = (q % nkc) * kc
+        k1 = min(w.shape[2], k0 + kc)
+        kn = k1 - k0
+        src = w[b, :, k0:k1]
+        dst = pw[b, q % nkc]
+        _copy_block(src.T, pt[b, q % nkc])
+        _copy_block(src, dst)
+        chk = wbad[q]
+        for k in range(kc):
+            chk[k] = 0.0
+        for j in range(n):
+            d = dst[j]
+            for k in range(kn):
+                x = d[k]
+                d[k] = abs(x)
+                chk[k] += x - x
+        return
+    qv = q - nw
+    b = qv // nrb
+    i0 = (qv % nrb) * ROWS
+    i1 = min(v.shape[1], i0 + ROWS)
+    if flags & _PACK_V:
+        _copy_block(v[b, i0:i1], pv_buf[b, i0:i1])
+    if flags & _PACK_IDS:
+        _copy_block(ids[b, i0:i1], pid_buf[b, i0:i1])
+    chk = vbad[qv]
+    for j in range(n):
+        chk[j] = 0.0
+    for i in range(i0, i1):
+        row = pv[b, i]
+        for j in range(n):
+            chk[j] += row[j] - row[j]
+
+
+@njit(cache=True, inline="always")
+def _task(t, nrb, nkc, kc, flags, vix, wix, ids, iix, pv, pw, pt, wc, vbad, wbad, out_v, out_i, dead):
+    """Task ``t``: a block of ``ROWS`` output rows and a chunk of ``kc`` columns, from the packed operands
+    or, where the flags say so, from ``w`` read in place (``wc``, C-contiguous; the task's rows of ``w``
+    then checked into ``wbad``); ``dead[t]`` says whether one of its ids is ``NO_PATH``."""
     m = out_v.shape[1]
     p = out_v.shape[2]
-    n = v.shape[2]
+    n = pv.shape[2]
     n8 = n - n % 8
     b = t // (nrb * nkc)
     r = t % (nrb * nkc)
-    i0 = (r // nkc) * ROWS
+    # the row block varies fastest: consecutive tasks (one thread's share) read the same chunk of w
+    i0 = (r % nrb) * ROWS
     i1 = min(m, i0 + ROWS)
-    k0 = (r % nkc) * kc
+    c = r // nrb
+    k0 = c * kc
     k1 = min(p, k0 + kc)
     kn = k1 - k0
-    vb = v[vix[b]]
-    wb = w[wix[b]]
-    # loops run over range(kn) on chunk views: an index LLVM knows is >= 0 vectorizes
-    # the winning j (or its group's first j) as a value-dtype float: lanes of one width
-    idx = np.empty((ROWS, kn), dtype=out_v.dtype)
+    rows = i1 - i0
+    av = pv[vix[b]]
+    in_place = flags & _IN_PLACE
+    chunk = pw[0, 0] if in_place else pw[wix[b], c]
+    wcb = wc[wix[b]] if in_place else wc[0]
+    check = in_place and i0 == 0
+    chk = wbad[b * nkc + c] if check else wbad[0]
+    # rows 0 .. ROWS-1: the running best of the task's rows; ROWS .. 2*ROWS-1: the winning j (or its
+    # group's first j) as value-dtype floats (lanes of one width vectorize); then, in place, |w| of the
+    # current group of 8 rows of w. Loops run over range(kn) on row views indexed from 0: an index LLVM
+    # knows is >= 0 vectorizes.
+    scratch = np.empty((2 * ROWS + (8 if in_place else 0), kn), dtype=out_v.dtype)
     jf = np.empty(8, dtype=out_v.dtype)  # the group's j, as value-dtype floats
-    deferred = n >= DEFER_MIN_N
-    aw = np.empty((8, kn), dtype=out_v.dtype)  # |w| of the current group of 8 rows, shared by the task's rows
-    for i in range(i0, i1):
-        best = out_v[b, i, k0:k1]
-        ix = idx[i - i0]
+    deferred = flags & _DEFER != 0
+    if flags & _CHECK_IN_TASKS and c == 0:  # no packing pass: the first chunk's tasks check their rows of v
+        vchk = vbad[b * nrb + r % nrb]
+        for j in range(n):
+            vchk[j] = 0.0
+        for u in range(rows):
+            row = av[i0 + u]
+            for j in range(n):
+                vchk[j] += row[j] - row[j]
+    for u in range(rows):
+        best = scratch[u]
+        ix = scratch[ROWS + u]
         for k in range(kn):
             best[k] = -1.0
             ix[k] = 0.0
+    if check:
+        for k in range(kc):
+            chk[k] = 0.0
     for j in range(0, n8, 8):
-        for u in range(8):
-            jf[u] = j + u
-        for u in range(8):  # |w| of the group once, for all the task's rows
-            src = wb[j + u, k0:k1]
-            dst = aw[u]
-            for k in range(kn):
-                dst[k] = abs(src[k])
-        w0 = aw[0]
-        w1 = aw[1]
-        w2 = aw[2]
-        w3 = aw[3]
-        w4 = aw[4]
-        w5 = aw[5]
-        w6 = aw[6]
-        w7 = aw[7]
-        if i0 == 0:
-            _check8(bad[b, k0:k1], w0, w1, w2, w3, w4, w5, w6, w7, kn)
-        if deferred:  # chosen outside the loop over rows: inside it, LLVM's code for small n ran 1.2x slower
-            for i in range(i0, i1):
-                a = vb[i, j : j + 8]
-                _update8(out_v[b, i, k0:k1], idx[i - i0], a, w0, w1, w2, w3, w4, w5, w6, w7, jf[0], kn)
+        for e in range(8):
+            jf[e] = j + e
+        if in_place:
+            for e in range(8):  # |w| of the group once, for all the task's rows
+                src = wcb[j + e, k0:k1]
+                dst = scratch[2 * ROWS + e]
+                for k in range(kn):
+                    dst[k] = abs(src[k])
+            w0 = scratch[2 * ROWS]
+            w1 = scratch[2 * ROWS + 1]
+            w2 = scratch[2 * ROWS + 2]
+            w3 = scratch[2 * ROWS + 3]
+            w4 = scratch[2 * ROWS + 4]
+            w5 = scratch[2 * ROWS + 5]
+            w6 = scratch[2 * ROWS + 6]
+            w7 = scratch[2 * ROWS + 7]
+            if check:
+                for k in range(kn):
+                    chk[k] += ((w0[k] - w0[k]) + (w1[k] - w1[k])) + ((w2[k] - w2[k]) + (w3[k] - w3[k])) + (
+                        ((w4[k] - w4[k]) + (w5[k] - w5[k])) + ((w6[k] - w6[k]) + (w7[k] - w7[k]))
+                    )
         else:
-            for i in range(i0, i1):
-                a = vb[i, j : j + 8]
-                _update8_exact(out_v[b, i, k0:k1], idx[i - i0], a, w0, w1, w2, w3, w4, w5, w6, w7, jf, kn)
+            w0 = chunk[j]
+            w1 = chunk[j + 1]
+            w2 = chunk[j + 2]
+            w3 = chunk[j + 3]
+            w4 = chunk[j + 4]
+            w5 = chunk[j + 5]
+            w6 = chunk[j + 6]
+            w7 = chunk[j + 7]
+        if deferred:  # chosen outside the loop over rows: inside it, LLVM's code for small n ran 1.2x slower
+            for u in range(rows):
+                a = av[i0 + u, j : j + 8]
+                _update8(scratch[u], scratch[ROWS + u], a, w0, w1, w2, w3, w4, w5, w6, w7, jf[0], kn)
+        else:
+            for u in range(rows):
+                a = av[i0 + u, j : j + 8]
+                _update8_exact(scratch[u], scratch[ROWS + u], a, w0, w1, w2, w3, w4, w5, w6, w7, jf, kn)
     for j in range(n8, n):
         jf[0] = j
         jj = jf[0]
-        wj = wb[j, k0:k1]
-        if i0 == 0:
-            chk = bad[b, k0:k1]
+        if in_place:
+            src = wcb[j, k0:k1]
+            wj = scratch[2 * ROWS]
             for k in range(kn):
-                chk[k] += wj[k] - wj[k]
-        for i in range(i0, i1):
-            best = out_v[b, i, k0:k1]
-            ix = idx[i - i0]
-            a = abs(vb[i, j])
-            for k in range(kn):
-                q = a * abs(wj[k])
-                _keep_larger(best, ix, k, q, jj)
-    # the winning j inside its group, the signed product and the id of the winner: ids[i, j] (of v),
-    # or ids[j, k] when ids_of_w
-    for i in range(i0, i1):
-        best = out_v[b, i, k0:k1]
-        arg = out_i[b, i, k0:k1]
-        ix = idx[i - i0]
-        vi = vb[i]
-        if ids_of_w:
-            idw = ids[iix[b]]
-            for k in range(kn):
-                jj = _first_of_group(vi, wb, int(ix[k]), k0 + k, best[k], n8) if deferred else int(ix[k])
-                best[k] = vi[jj] * wb[jj, k0 + k]
-                arg[k] = idw[jj, k0 + k]
+                wj[k] = abs(src[k])
+            if check:
+                for k in range(kn):
+                    chk[k] += wj[k] - wj[k]
         else:
-            idsi = ids[iix[b], i]
+            wj = chunk[j]
+        for u in range(rows):
+            best = scratch[u]
+            ix = scratch[ROWS + u]
+            a = abs(av[i0 + u, j])
             for k in range(kn):
-                jj = _first_of_group(vi, wb, int(ix[k]), k0 + k, best[k], n8) if deferred else int(ix[k])
-                best[k] = vi[jj] * wb[jj, k0 + k]
-                arg[k] = idsi[jj]
+                _keep_larger(best, ix, k, a * wj[k], jj)
+    # the winner of its group (a vector compare in the value's row and the weight's column, packed or read
+    # in place), the signed product and the winner's id: ids[i, j] (of v), or ids[j, k] (of w)
+    found = False
+    idsb = ids[iix[b]]
+    tr = pt[0, 0].reshape(-1) if in_place else pt[wix[b], c].reshape(-1)  # column k: tr[k * n : (k + 1) * n]
+    wflat = wcb.reshape(-1)
+    for u in range(rows):
+        i = i0 + u
+        best = scratch[u]
+        ix = scratch[ROWS + u]
+        res = out_v[b, i, k0:k1]
+        arg = out_i[b, i, k0:k1]
+        ai = av[i]
+        idi = idsb[i]
+        for k in range(kn):
+            jj = max(int(ix[k]), 0)  # (>= 0: LLVM drops the wrap-around of negative indices)
+            if in_place:
+                at = jj * p + k0 + k
+                if deferred and jj < n8:
+                    e, res[k] = _winner8_strided(ai, jj, wflat, at, p, best[k])
+                    jj += e
+                else:
+                    res[k] = ai[jj] * wflat[at]
+            else:
+                at = k * n
+                if deferred and jj < n8:
+                    e, res[k] = _winner8(ai, jj, tr, at + jj, best[k])
+                    jj += e
+                else:
+                    res[k] = ai[jj] * tr[at + jj]
+            idn = idsb[jj, k0 + k] if flags & _IDS_OF_W else idi[jj]
+            arg[k] = idn
+            found |= idn == _NO_PATH
+    dead[t] = found
+
+
+#: bits of the kernels' ``flags``: the ids go with ``w`` (the transposed contraction of a ``x @ W.T``);
+#: ``v`` and the ids are copied into contiguous rows first; ``w`` is read in place (not packed)
+_IDS_OF_W, _PACK_V, _PACK_IDS, _IN_PLACE = 1, 2, 4, 8
+#: the deferred search (:func:`_update8`, chosen by the caller from ``n``); no packing pass: nothing is packed
+#: and the tasks of the first chunk check their rows of ``v`` (one parallel region, not two); the packing pass
+#: runs on the calling thread (small: a second parallel region would cost more than it saves)
+_DEFER, _CHECK_IN_TASKS, _PACK_SERIAL = 16, 32, 64
 
 
 def _signature(dtype):
     # inputs typed read-only (a writable array converts to it), so that one compiled version per
-    # dtype serves read-only views (broadcast ids) and writable arrays alike; v and ids, read one
-    # element at a time, take any strides ("A": transposed and broadcast views are not copied),
-    # w, read along rows by the vectorized loop, must be C-contiguous
+    # dtype serves read-only views (broadcast ids) and writable arrays alike; v, w and ids take any
+    # strides ("A": transposed and broadcast views are not copied by the caller), the packed operands
+    # are C-contiguous
     def ro(dt, nd, layout="C"):
         return types.Array(dt, nd, layout, readonly=True)
 
@@ -301,8 +557,12 @@ def _signature(dtype):
 
     i64 = types.int64
     return types.void(
-        i64, i64, i64, i64, i64, ro(dtype, 3, "A"), ro(i64, 1), ro(dtype, 3), ro(i64, 1), ro(i64, 3, "A"), ro(i64, 1),
-        rw(dtype, 3), rw(i64, 3), rw(dtype, 2),
+        i64, i64, i64, i64, i64,  # ntasks, nrb, nkc, kc, flags
+        ro(dtype, 3, "A"), ro(i64, 1), ro(dtype, 3, "A"), ro(i64, 1),  # v, vix, w, wix
+        ro(i64, 3, "A"), ro(i64, 1),  # ids, iix
+        rw(dtype, 3), ro(dtype, 3), rw(i64, 3), ro(i64, 3, "A"),  # pv_buf, pv, pid_buf, pid
+        rw(dtype, 4), rw(dtype, 4), ro(dtype, 3), rw(dtype, 2), rw(dtype, 2),  # pw, pt, wc, vbad, wbad
+        rw(dtype, 3), rw(i64, 3), types.Array(types.boolean, 1, "C"),  # out_v, out_i, dead
     )
 
 
@@ -310,27 +570,55 @@ _SIGNATURES = [_signature(types.float32), _signature(types.float64)]
 
 
 @njit(cache=True, inline="always")
-def _task_wide(t, nrb, nkc, kc, ids_of_w, v, vix, w, wix, ids, iix, out_v, out_i, bad):
+def _pack_jobs(flags, v, w, nrb, nkc):
+    """The packing pass's jobs: chunks of ``w`` (none where it is read in place), blocks of rows of ``v`` (none
+    where the tasks check them)."""
+    if flags & _CHECK_IN_TASKS:
+        return 0
+    return (0 if flags & _IN_PLACE else w.shape[0] * nkc) + v.shape[0] * nrb
+
+
+@njit(cache=True, inline="always")
+def _task_wide(t, nrb, nkc, kc, flags, vix, wix, ids, iix, pv, pw, pt, wc, vbad, wbad, out_v, out_i, dead):
     _prefer_512_bit_vectors()
-    _task(t, nrb, nkc, kc, ids_of_w, v, vix, w, wix, ids, iix, out_v, out_i, bad)
+    _task(t, nrb, nkc, kc, flags, vix, wix, ids, iix, pv, pw, pt, wc, vbad, wbad, out_v, out_i, dead)
 
 
 @njit(_SIGNATURES, cache=True, parallel=True)
-def _run_parallel_wide(ntasks, nrb, nkc, kc, ids_of_w, v, vix, w, wix, ids, iix, out_v, out_i, bad):
+def _run_parallel_wide(ntasks, nrb, nkc, kc, flags, v, vix, w, wix, ids, iix, pv_buf, pv, pid_buf, pid, pw, pt, wc,
+                       vbad, wbad, out_v, out_i, dead):
+    jobs = _pack_jobs(flags, v, w, nrb, nkc)
+    if flags & _PACK_SERIAL:
+        for q in range(jobs):
+            _pack(q, nrb, nkc, kc, flags, v, w, ids, pv_buf, pv, pid_buf, pw, pt, vbad, wbad)
+    elif jobs:
+        for q in prange(jobs):
+            _pack(q, nrb, nkc, kc, flags, v, w, ids, pv_buf, pv, pid_buf, pw, pt, vbad, wbad)
     for t in prange(ntasks):
-        _task_wide(t, nrb, nkc, kc, ids_of_w, v, vix, w, wix, ids, iix, out_v, out_i, bad)
+        _task_wide(t, nrb, nkc, kc, flags, vix, wix, pid, iix, pv, pw, pt, wc, vbad, wbad, out_v, out_i, dead)
 
 
 @njit(_SIGNATURES, cache=True, parallel=True)
-def _run_parallel(ntasks, nrb, nkc, kc, ids_of_w, v, vix, w, wix, ids, iix, out_v, out_i, bad):
+def _run_parallel(ntasks, nrb, nkc, kc, flags, v, vix, w, wix, ids, iix, pv_buf, pv, pid_buf, pid, pw, pt, wc, vbad,
+                  wbad, out_v, out_i, dead):
+    jobs = _pack_jobs(flags, v, w, nrb, nkc)
+    if flags & _PACK_SERIAL:
+        for q in range(jobs):
+            _pack(q, nrb, nkc, kc, flags, v, w, ids, pv_buf, pv, pid_buf, pw, pt, vbad, wbad)
+    elif jobs:
+        for q in prange(jobs):
+            _pack(q, nrb, nkc, kc, flags, v, w, ids, pv_buf, pv, pid_buf, pw, pt, vbad, wbad)
     for t in prange(ntasks):
-        _task(t, nrb, nkc, kc, ids_of_w, v, vix, w, wix, ids, iix, out_v, out_i, bad)
+        _task(t, nrb, nkc, kc, flags, vix, wix, pid, iix, pv, pw, pt, wc, vbad, wbad, out_v, out_i, dead)
 
 
 @njit(_SIGNATURES, cache=True)
-def _run_serial(ntasks, nrb, nkc, kc, ids_of_w, v, vix, w, wix, ids, iix, out_v, out_i, bad):
+def _run_serial(ntasks, nrb, nkc, kc, flags, v, vix, w, wix, ids, iix, pv_buf, pv, pid_buf, pid, pw, pt, wc, vbad,
+                wbad, out_v, out_i, dead):
+    for q in range(_pack_jobs(flags, v, w, nrb, nkc)):
+        _pack(q, nrb, nkc, kc, flags, v, w, ids, pv_buf, pv, pid_buf, pw, pt, vbad, wbad)
     for t in range(ntasks):
-        _task(t, nrb, nkc, kc, ids_of_w, v, vix, w, wix, ids, iix, out_v, out_i, bad)
+        _task(t, nrb, nkc, kc, flags, vix, wix, pid, iix, pv, pw, pt, wc, vbad, wbad, out_v, out_i, dead)
 
 
 def _batch_map(batch_shape: tuple, full: tuple) -> np.ndarray:
@@ -340,6 +628,10 @@ def _batch_map(batch_shape: tuple, full: tuple) -> np.ndarray:
 
 
 _ZERO = np.zeros(1, dtype=np.int64)
+#: stand-ins for the arrays a kernel takes but does not read (the weights read in place where it packs
+#: them, values and ids not packed)
+_NO_WEIGHTS = _NO_VALUES = {np.dtype(t): np.zeros((1, 1, 1), dtype=t) for t in (np.float32, np.float64)}
+_NO_IDS = np.zeros((1, 1, 1), dtype=np.int64)
 #: what :func:`_vector_matrix` found
 _NOT_FINITE, _DONE, _DEAD_END = 0, 1, 2
 _PARALLEL = threading.Lock()
@@ -376,7 +668,7 @@ def max_abs_matmul(values, ids, weights, dtype):
             return None if out is None else (out[0].T, out[1].T, out[2])
         if swap:
             out = _run(weights.T, values.T, ids.T, dtype, (), 1, _ZERO, _ZERO, ids_of_w=1)
-            return None if out is None else (out[0].T, out[1].T, None)
+            return None if out is None else (out[0].T, out[1].T, out[2])
         return _run(values, weights, ids, dtype, (), 1, _ZERO, _ZERO)
     vb, wb = values.shape[:-2], weights.shape[:-2]
     batch = np.broadcast_shapes(vb, wb)
@@ -389,57 +681,109 @@ def max_abs_matmul(values, ids, weights, dtype):
 
 
 def _small(values, ids, weights, ids_of_w=0):
-    """A small product of two matrices: one compiled call that checks the inputs, runs the serial
-    tasks and says whether an output is a dead end (:func:`_run_small`). ``ids`` go with
+    """A small product of two matrices: one compiled call that packs and checks the inputs, runs the
+    serial tasks and says whether an output is a dead end (:func:`_run_small`). ``ids`` go with
     ``weights`` where ``ids_of_w`` (the transposed contraction of :func:`max_abs_matmul`).
 
-    ``_run`` spends about 10 µs of Python around its kernel (the checks of ``values`` and of the
-    kernel's ``bad``, reshapes, allocations, fourteen arguments), and the caller another 2 on a
-    pass for dead ends: more than the products of a (32 x 20) @ (20 x 20) layer take. The tasks
-    are the same, and so are the bits.
+    ``_run`` spends about 10 µs of Python around its kernel (allocations, reshapes, the checks of the
+    kernel's sums, many arguments), more than the products of a (32 x 20) @ (20 x 20) layer take. The
+    tasks are the same, and so are the bits.
     """
-    m, p = values.shape[0], weights.shape[1]
-    out_v = np.empty((1, m, p), dtype=values.dtype)
+    (m, n), p = values.shape, weights.shape[1]
+    dtype = values.dtype
+    out_v = np.empty((1, m, p), dtype=dtype)
     out_i = np.empty((1, m, p), dtype=np.int64)
-    status = _run_small(values[None], np.ascontiguousarray(weights)[None], ids[None], out_v, out_i, ids_of_w)
+    v, i = values[None], ids[None]
+    flags = _IDS_OF_W if ids_of_w else 0
+    vc, ic = v, i
+    if not values.flags.c_contiguous:
+        flags |= _PACK_V
+        vc = _NO_VALUES[dtype]
+    if ids_of_w or not ids.flags.c_contiguous:
+        flags |= 0 if ids_of_w else _PACK_IDS
+        ic = _NO_IDS
+    # (an upper bound on what _run_small carves: kc columns in every chunk, 7 arrays aligned)
+    chunks = p + CHUNK_BYTES
+    nbytes = m * n * 16 + (m * n // ROWS + n + chunks) * 8 + m * p + 10 * _ALIGN
+    w = weights[None]
+    if m < PACK_MIN_ROW_BLOCKS * ROWS and weights.flags.c_contiguous:
+        flags |= _IN_PLACE
+        wc = w
+        flags |= _DEFER if n >= DEFER_MIN_N_IN_PLACE else 0
+    else:
+        wc = _NO_WEIGHTS[dtype]
+        nbytes += 16 * n * chunks
+        flags |= _DEFER if n >= DEFER_MIN_N else 0
+    status = _run_small(v, w, wc, i, vc, ic, out_v, out_i, flags, _scratch(nbytes))
     return None if status == _NOT_FINITE else (out_v[0], out_i[0], status == _DEAD_END)
 
 
+@njit(cache=True, inline="always")
+def _aligned_in(nbytes):
+    return -(-nbytes // _ALIGN) * _ALIGN
+
+
 def _small_signature(dtype):
-    def ro(dt, layout):
+    def ro(dt, layout="A"):
         return types.Array(dt, 3, layout, readonly=True)
 
-    return types.int64(ro(dtype, "A"), ro(dtype, "C"), ro(types.int64, "A"), types.Array(dtype, 3, "C"),
-                       types.Array(types.int64, 3, "C"), types.int64)
+    return types.int64(ro(dtype), ro(dtype), ro(dtype, "C"), ro(types.int64), ro(dtype, "C"), ro(types.int64, "C"),
+                       types.Array(dtype, 3, "C"), types.Array(types.int64, 3, "C"), types.int64,
+                       types.Array(types.uint8, 1, "C"))
 
 
 @njit([_small_signature(types.float32), _small_signature(types.float64)], cache=True)
-def _run_small(v, w, ids, out_v, out_i, ids_of_w):
-    """The serial tasks of ``v[0] (x) w[0]`` into ``out_v[0]``, ``out_i[0]`` (ids of ``v``, or of
-    ``w`` where ``ids_of_w``). Returns ``_NOT_FINITE`` (outputs undefined) if an element of ``v``
-    or ``w`` is not finite, else ``_DEAD_END`` if an output id is ``NO_PATH``, else ``_DONE``."""
+def _run_small(v, w, wc, ids, vc, ic, out_v, out_i, flags, scratch):
+    """The packing and the serial tasks of ``v[0] (x) w[0]`` into ``out_v[0]``, ``out_i[0]`` (ids of
+    ``v``, or of ``w`` with ``_IDS_OF_W``; ``w`` read in place as ``wc`` with ``_IN_PLACE``; ``v`` and the
+    ids as ``vc`` and ``ic`` unless packed), carving the packed operands from ``scratch``. Returns
+    ``_NOT_FINITE`` (outputs undefined) if an element of ``v`` or ``w`` is not finite, else
+    ``_DEAD_END`` if an output id is ``NO_PATH``, else ``_DONE``."""
     m, n = v.shape[1], v.shape[2]
     p = w.shape[2]
+    kc = CHUNK_BYTES // out_v.itemsize
+    nkc = (p + kc - 1) // kc
+    nrb = (m + ROWS - 1) // ROWS
+    packed = (nkc, n, kc) if flags & _IN_PLACE == 0 else (1, 1, 1)
+    size = out_v.itemsize
+    start = 0
+    pv = scratch[start : start + m * n * size].view(out_v.dtype).reshape((1, m, n))
+    start += _aligned_in(m * n * size)
+    pid = scratch[start : start + m * n * 8].view(np.int64).reshape((1, m, n))
+    start += _aligned_in(m * n * 8)
+    chunks = packed[0] * packed[1] * packed[2] * size
+    pw = scratch[start : start + chunks].view(out_v.dtype).reshape((1, packed[0], packed[1], packed[2]))
+    start += _aligned_in(chunks)
+    pt = scratch[start : start + chunks].view(out_v.dtype).reshape((1, packed[0], packed[2], packed[1]))
+    start += _aligned_in(chunks)
+    vbad = scratch[start : start + nrb * n * size].view(out_v.dtype).reshape((nrb, n))
+    start += _aligned_in(nrb * n * size)
+    wbad = scratch[start : start + nkc * kc * size].view(out_v.dtype).reshape((nkc, kc))
+    start += _aligned_in(nkc * kc * size)
+    ntasks = nrb * nkc
+    dead = scratch[start : start + ntasks].view(np.bool_)
+    values = pv if flags & _PACK_V else vc
+    for q in range(_pack_jobs(flags, v, w, nrb, nkc)):
+        _pack(q, nrb, nkc, kc, flags, v, w, ids, pv, values, pid, pw, pt, vbad, wbad)
+    zero = np.zeros(1, dtype=np.int64)
+    for t in range(ntasks):
+        if flags & _IDS_OF_W:
+            _task(t, nrb, nkc, kc, flags, zero, zero, ids, zero, values, pw, pt, wc, vbad, wbad, out_v, out_i, dead)
+        else:
+            rows = pid if flags & _PACK_IDS else ic
+            _task(t, nrb, nkc, kc, flags, zero, zero, rows, zero, values, pw, pt, wc, vbad, wbad, out_v, out_i, dead)
     check = 0.0
-    for i in range(m):
+    for q in range(nrb):
         for j in range(n):
-            check += v[0, i, j] - v[0, i, j]
+            check += vbad[q, j]
+    for q in range(nkc):
+        for k in range(kc):
+            check += wbad[q, k]
     if check != 0.0:  # NaN
         return _NOT_FINITE
-    bad = np.zeros((1, p), dtype=out_v.dtype)
-    zero = np.zeros(1, dtype=np.int64)
-    nrb = (m + ROWS - 1) // ROWS
-    nkc = (p + CHUNK - 1) // CHUNK
-    for t in range(nrb * nkc):
-        _task(t, nrb, nkc, CHUNK, ids_of_w, v, zero, w, zero, ids, zero, out_v, out_i, bad)
-    for k in range(p):
-        check += bad[0, k]
-    if check != 0.0:
-        return _NOT_FINITE
-    for i in range(m):
-        for k in range(p):
-            if out_i[0, i, k] == _NO_PATH:
-                return _DEAD_END
+    for t in range(ntasks):
+        if dead[t]:
+            return _DEAD_END
     return _DONE
 
 
@@ -571,26 +915,81 @@ def _run(values, weights, ids, dtype, batch, nbatch, vix, wix, ids_of_w=0):
     m, n = values.shape[-2:]
     p = weights.shape[-1]
     v = np.asarray(values, dtype=dtype).reshape((math.prod(values.shape[:-2]), m, n))  # a view when it can be
-    s = v.sum()  # one pass, no temporary: not finite if an element is not (or if the sum overflows)
-    if not math.isfinite(s) and not np.isfinite(v).all():
-        return None
-    w = np.ascontiguousarray(weights, dtype=dtype).reshape((math.prod(weights.shape[:-2]), n, p))
+    w = np.asarray(weights, dtype=dtype).reshape((math.prod(weights.shape[:-2]), n, p))
     i = np.asarray(ids, dtype=np.int64)
     i = i.reshape((math.prod(i.shape[:-2]),) + i.shape[-2:])
     out_v = np.empty((nbatch, m, p), dtype=dtype)
     out_i = np.empty((nbatch, m, p), dtype=np.int64)
+    dead_end = False
     if m and p:
-        bad = np.zeros((nbatch, p), dtype=dtype)
-        nkc = (p + CHUNK - 1) // CHUNK
+        kc = CHUNK_BYTES // out_v.itemsize
+        nkc = (p + kc - 1) // kc
         nrb = (m + ROWS - 1) // ROWS
         ntasks = nbatch * nrb * nkc
-        args = (ntasks, nrb, nkc, CHUNK, ids_of_w, v, vix, w, wix, i, vix if not ids_of_w else wix, out_v, out_i, bad)
+        flags = _IDS_OF_W if ids_of_w else 0
+        if w.flags.c_contiguous and nrb < PACK_MIN_ROW_BLOCKS:
+            flags |= _IN_PLACE
+        if not v.flags.c_contiguous:
+            flags |= _PACK_V
+        if not ids_of_w and not i.flags.c_contiguous:  # ids of v are read row by row: packed like v
+            flags |= _PACK_IDS
+        if flags & _IN_PLACE:
+            flags |= _DEFER if n >= DEFER_MIN_N_IN_PLACE else 0
+            if not flags & (_PACK_V | _PACK_IDS):
+                flags |= _CHECK_IN_TASKS
+        else:
+            flags |= _DEFER if n >= DEFER_MIN_N else 0
+        njobs = (0 if flags & _IN_PLACE else w.shape[0] * nkc) + v.shape[0] * nrb
+        packing = (0 if flags & _IN_PLACE else w.shape[0] * n * p) + (v.size if flags & _PACK_V else 0)
+        if njobs and (njobs < PACK_PARALLEL_MIN_JOBS or packing < PACK_PARALLEL_MIN_ELEMENTS):
+            flags |= _PACK_SERIAL
+        packed = (1, 1, 1, 1) if flags & _IN_PLACE else (w.shape[0], nkc, n, kc)
+        shapes = (
+            (v.shape if flags & _PACK_V else (1, 1, 1), dtype), (i.shape if flags & _PACK_IDS else (1, 1, 1), np.int64),
+            (packed, dtype), (packed[:2] + packed[:1:-1], dtype),
+            (((nbatch if flags & _CHECK_IN_TASKS else v.shape[0]) * nrb, n), dtype),  # (tasks: per output batch)
+            (((nbatch if flags & _IN_PLACE else w.shape[0]) * nkc, kc), dtype), ((ntasks,), np.bool_),
+        )
+        pv_buf, pid_buf, pw, pt, vbad, wbad, dead = _carve(shapes)
+        pv = pv_buf if flags & _PACK_V else v
+        pid = pid_buf if flags & _PACK_IDS else i
+        wc = w if flags & _IN_PLACE else _NO_WEIGHTS[out_v.dtype]
+        args = (ntasks, nrb, nkc, kc, flags, v, vix, w, wix, i, vix if not ids_of_w else wix, pv_buf, pv, pid_buf, pid,
+                pw, pt, wc, vbad, wbad, out_v, out_i, dead)
         work = nbatch * m * n * p
         if ntasks > 1 and (work >= WIDE_MIN_WORK or (work >= PARALLEL_MIN_WORK and get_num_threads() > 1)):
             with _PARALLEL:  # numba's workqueue threading layer must not be entered by two threads at once
                 (_run_parallel_wide if work >= WIDE_MIN_WORK else _run_parallel)(*args)
         else:
             _run_serial(*args)
-        if not math.isfinite(bad.sum()):
+        if not (math.isfinite(vbad.sum()) and math.isfinite(wbad.sum())):
             return None
-    return out_v.reshape(batch + (m, p)), out_i.reshape(batch + (m, p)), None
+        dead_end = bool(dead.any())
+    return out_v.reshape(batch + (m, p)), out_i.reshape(batch + (m, p)), dead_end
+
+
+def _scratch(nbytes: int) -> np.ndarray:
+    """A byte buffer of at least ``nbytes`` for the calling thread's packed operands (not to be returned)."""
+    buffer = getattr(_SCRATCH, "buffer", None)
+    if buffer is not None and buffer.nbytes >= nbytes:
+        return buffer
+    buffer = np.empty(nbytes, dtype=np.uint8)
+    if nbytes <= SCRATCH_KEEP_BYTES:
+        _SCRATCH.buffer = buffer
+    return buffer
+
+
+def _aligned(nbytes: int) -> int:
+    return -(-nbytes // _ALIGN) * _ALIGN
+
+
+def _carve(shapes) -> list:
+    """Arrays of the given ``(shape, dtype)`` side by side in :func:`_scratch` (uninitialized)."""
+    sizes = [_aligned(math.prod(shape) * np.dtype(dtype).itemsize) for shape, dtype in shapes]
+    buffer = _scratch(sum(sizes))
+    out, start = [], 0
+    for (shape, dtype), size in zip(shapes, sizes):
+        nbytes = math.prod(shape) * np.dtype(dtype).itemsize
+        out.append(buffer[start : start + nbytes].view(dtype).reshape(shape))
+        start += size
+    return out

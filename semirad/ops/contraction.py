@@ -37,6 +37,15 @@ class MatMul(Op):
             grad_a = S.matmul(S.map(g, _as_column), b.reshape(1, -1)) if needs[0] else None
             grad_b = S.map(S.matmul(S.map(g, _as_row), a), _as_vector) if needs[1] else None
             return grad_a, grad_b
+        if a.ndim > 2 and b.ndim == 2:  # a batch through one matrix (a Linear over a sequence)
+            grad_a = S.matmul(g, b.T) if needs[0] else None
+            # the batch folded into one contraction: no per-batch (..., n, p) partial sums to ⊕-add after
+            # (the same first-wins order over the flattened batch as the two-stage sum)
+            grad_b = None
+            if needs[1]:
+                rows_g = S.map(g, lambda t: t.reshape(-1, t.shape[-1]))
+                grad_b = S.map(S.matmul(S.map(rows_g, _swap_last), a.reshape(-1, a.shape[-1])), _swap_last)
+            return grad_a, grad_b
         # (..., m, n) and (..., n, p); reshape, not [None, :], so that no stride is 0 (BLAS takes those)
         a2 = a.reshape(1, a.shape[0]) if a.ndim == 1 else a
         b2 = b.reshape(b.shape[0], 1) if b.ndim == 1 else b

@@ -98,12 +98,14 @@ def apply(op: Op, *inputs, **params):
                 a = protected(a)
             if raw & 2:
                 b = protected(b)
-        arrays, parents, shapes = (a, b), (pa, pb), (sa, sb)
+        parents, shapes = (pa, pb), (sa, sb)
+        arrays = None  # (built only where needed: cupy, a message)
     elif n == 1 and isinstance(inputs[0], Tensor):  # unary ops
         x = inputs[0]
-        a = x._data
-        arrays, parents, shapes = (a,), (x._node,), (a.shape,)
-        record = x._node is not None and (not _ANYWHERE.no_grad or engine._state.grad_enabled)
+        pa, a = x._node, x._data
+        parents, shapes = (pa,), (a.shape,)
+        arrays = None
+        record = pa is not None and (not _ANYWHERE.no_grad or engine._state.grad_enabled)
     else:
         arrays, parents, shapes = [], [], []
         record = False
@@ -123,20 +125,25 @@ def apply(op: Op, *inputs, **params):
             arrays = [a if isinstance(x, Tensor) else protected(a) for a, x in zip(arrays, inputs)]
         arrays, parents, shapes = tuple(arrays), tuple(parents), tuple(shapes)
         n = 0
-    xp = np if backend.cupy is None else backend.namespace(*arrays)
-    ctx = engine.record(op, parents, xp, params, shapes) if record else Context(xp, params, shapes)
+    if backend.cupy is None:
+        xp = np
+    else:
+        if arrays is None:
+            arrays = (a, b) if n == 2 else (a,)
+        xp = backend.namespace(*arrays)
+    ctx = _record(op, parents, xp, params, shapes) if record else Context(xp, params, shapes)
     try:
-        if params:
-            out = op.forward(ctx, *arrays, **params)
-        elif n == 2:
-            out = op.forward(ctx, a, b)
+        if n == 2:
+            out = op.forward(ctx, a, b, **params) if params else op.forward(ctx, a, b)
         elif n == 1:
-            out = op.forward(ctx, a)
+            out = op.forward(ctx, a, **params) if params else op.forward(ctx, a)
         else:
-            out = op.forward(ctx, *arrays)
+            out = op.forward(ctx, *arrays, **params)
     except OpError:
         raise
     except (ValueError, IndexError, TypeError, np.exceptions.AxisError) as error:
+        if arrays is None:
+            arrays = (a, b) if n == 2 else (a,)
         shapes = ", ".join(_describe(a) for a in arrays)
         kind = OpIndexError if isinstance(error, IndexError) else OpError
         raise kind(f"{op.name}: {error} (input shapes: {shapes})") from None
@@ -159,6 +166,7 @@ def apply(op: Op, *inputs, **params):
 
 
 _new = object.__new__
+_record = engine.record
 
 
 def unbroadcast(S, g, shape: tuple):

@@ -25,9 +25,12 @@ through (the same trick as MaxAbsProduct's ids, with a rank added).
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
 from .. import backend
+from .. import ids as _ids
 from ..axes import canonical_axes
 from .base import Semiring, check_finite
 
@@ -72,6 +75,9 @@ class Ranked(Semiring):
     #: check every vertex for NaN/+inf (ranking silently compares NaN otherwise)
     check_finite = True
     lead_axes = 1  # the k slots
+    #: during a sweep (in the copy :meth:`for_sweep` makes): one past the largest element id entered
+    #: so far (0 before the output), so that the codes kept at a vertex can be :func:`~semirad.ids.compact`
+    _id_bound: int | None = None
 
     def __init__(self, k: int = 1, log_domain: bool = False):
         if isinstance(k, bool) or int(k) != k or k < 1:
@@ -245,6 +251,18 @@ class Ranked(Semiring):
         return tuple(xp.stack([fn(a[r]) for r in range(self.k)]) for a in g)
 
     # -- hooks --------------------------------------------------------------------------------
+    def for_sweep(self):
+        """A copy that tracks the ids entered (so the codes it keeps can be compact)."""
+        fresh = copy.copy(self)
+        fresh._id_bound = 0
+        return fresh
+
+    def backpointers(self, kept):
+        """What :meth:`enter` kept for a vertex (``sweep.kept[node]``, or any selection of it) as
+        int64 codes ``gid * k + rank``, ``NO_PATH`` and ``END`` as in :mod:`semirad.ids`: the one
+        way to read them (a sweep keeps them as int32 where its codes fit, :func:`semirad.ids.compact`)."""
+        return _ids.widen(kept)
+
     def enter(self, g, node, base):
         key, sign, code = g
         xp = backend.namespace(key)
@@ -253,6 +271,11 @@ class Ranked(Semiring):
         ids = backend.element_ids(xp, base, key.shape[1:]) * self.k
         ranks = xp.arange(self.k, dtype=np.int64).reshape((self.k,) + (1,) * (key.ndim - 1))
         fresh = xp.where(key == self.empty, backend.NO_PATH, ids[None] + ranks)
+        bound = self._id_bound
+        if bound is not None and node.op is not None:  # (a leaf's codes are its value's, returned: kept as they are)
+            end = base + ids.size
+            self._id_bound = end if end > bound else bound
+            code = _ids.compact(xp, code, bound * self.k)  # every code names a vertex entered before
         return (key, sign, fresh), code
 
     # -- ⊗ of two values (not used by the sweep; for the semiring laws and for users) ----------

@@ -19,6 +19,7 @@ import weakref
 import numpy as np
 
 from ... import backend, fast
+from ... import ids as _ids
 from ...axes import canonical_axes
 from ..base import Semiring, check_finite
 from . import dispatch
@@ -40,6 +41,9 @@ class MaxAbsProduct(Semiring):
     check_finite = True
     #: during a sweep (in the copy :meth:`for_sweep` makes): id -> weakref of values proven finite
     _proven_finite: dict | None = None
+    #: during a sweep (in that copy): one past the largest element id entered so far (0 before the
+    #: output), so that the backpointers kept at a vertex can be :func:`~semirad.ids.compact`
+    _id_bound: int | None = None
 
     def zeros(self, xp, shape, dtype):
         return xp.zeros(shape, dtype=dtype), xp.full(shape, backend.NO_PATH, dtype=np.int64)
@@ -62,7 +66,23 @@ class MaxAbsProduct(Semiring):
         """A copy with its own record of values proven finite (the sweep's state stays out of ``self``)."""
         fresh = copy.copy(self)
         fresh._proven_finite = {}  # id -> weakref of values known finite without a pass over them
+        fresh._id_bound = 0
         return fresh
+
+    def backpointers(self, kept):
+        """What :meth:`enter` kept for a vertex (``sweep.kept[node]``, or any selection of it), as
+        int64 global ids of the next vertex, ``NO_PATH`` and ``END`` as in :mod:`semirad.ids`: the
+        one way to read them (a sweep keeps them as int32 where its ids fit, :func:`semirad.ids.compact`).
+
+        >>> import semirad as sr
+        >>> x = sr.tensor([1.0, -2.0], requires_grad=True)   # ids 0 and 1
+        >>> h = x * 3.0                                      # ids 2 and 3
+        >>> tr = sr.trace(h.sum(), [x])                      # the output: id 4
+        >>> kept = tr.sweep.kept[h._node]
+        >>> kept.dtype.name, tr.semiring.backpointers(kept).tolist()
+        ('int32', [4, 4])
+        """
+        return _ids.widen(kept)
 
     def shape(self, g):
         return g[0].shape
@@ -141,8 +161,14 @@ class MaxAbsProduct(Semiring):
         own, finite = (None, None) if node.op is None else dispatch.traced_vertex(xp, value, ids, base)
         if self.check_finite and not finite and not self._known_finite(value) and not dispatch.all_finite(xp, value):
             check_finite(xp, value, node)
-        if node.op is None:  # a leaf propagates nothing: only its backpointers are kept
-            return g, ids
+        if node.op is None:  # a leaf propagates nothing: only its backpointers are kept (the very
+            return g, ids  # array of its value, which the sweep returns: a compact copy would add to it)
+        # the backpointers, compact: every id in them names an element of a vertex entered before
+        bound = self._id_bound
+        if bound is not None:
+            end = base + value.size
+            self._id_bound = end if end > bound else bound
+            ids = _ids.compact(xp, ids, bound)
         return (value, own), ids
 
     def _known_finite(self, value) -> bool:
