@@ -1,7 +1,9 @@
 """``python -m semirad`` / ``semirad``: the built-in demos.
 
-* ``semirad demo`` — train a small LSTM language model, trace it as it learns, print the component
-  importance (backprop vs trace) and write a report (``--out DIR``); see ``semirad demo --help``.
+* ``semirad demo`` — train a small transformer encoder on subject-verb agreement, then report per
+  layer which share of the best paths from its embeddings runs through the queries, keys, values
+  and the residual stream (trace, KBest, backprop) and write a report (``--out DIR``);
+  ``semirad demo --model lstm`` — the LSTM language model study; see ``semirad demo --help``.
 * ``semirad`` or ``semirad mlp`` — backprop vs gradient tracing on a small MLP, and one best path.
 """
 
@@ -69,7 +71,7 @@ def main(argv=None) -> None:
         nargs="?",
         default="mlp",
         choices=["mlp", "demo"],
-        help="mlp (default): backprop vs trace on a small MLP; demo: the LSTM report (see demo --help)",
+        help="mlp (default): backprop vs trace on a small MLP; demo: the transformer study (see demo --help)",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch", type=int, default=16)

@@ -7,10 +7,16 @@ from the test's own per-op scalar formulas (never from semirad's backward rules)
 gives, per element, the sum over paths (= the gradient) and the signed value of the path with the
 largest ``|product|`` (= the trace). The trace's paths are mapped back onto the reference through
 the tensors' names and checked edge by edge.
+
+The enumeration is ``semirad.testing``'s (:class:`~semirad.testing.ScalarGraph`), and the kit is held
+to this reference: the scalar graph it reads off semirad's rules (:func:`semirad.testing.scalar_graph`)
+must have the reference's paths, with the same products, and every path of the trace must pass
+:func:`semirad.testing.check_paths`.
 """
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 
 import numpy as np
@@ -21,6 +27,7 @@ from hypothesis.extra import numpy as hnp
 
 import semirad as sr
 from semirad.kernels.tanh import tanh_numpy
+from semirad.testing import ScalarGraph, check_paths, graph_of
 
 RTOL = 1e-9
 #: the loaded hypothesis profile's budget (tests/conftest.py); one example takes a few ms
@@ -172,17 +179,11 @@ class Graph:
 
     # queries
     def paths_from(self, start: int, end: int) -> list:
-        """Products of the edge weights of every path from ``start`` to ``end`` (brute-force DFS)."""
-        products = []
-        stack = [(start, 1.0)]
-        while stack:
-            v, prod = stack.pop()
-            if v == end:
-                products.append(prod)
-                continue
-            for u, w in self.out_edges[v]:
-                stack.append((u, prod * w))
-        return products
+        """Products of the edge weights of every path from ``start`` to ``end`` (brute force:
+        :meth:`semirad.testing.ScalarGraph.paths` on the reference's edges)."""
+        scalar = ScalarGraph()
+        scalar.out_edges, scalar.ends = self.out_edges, {end: 1.0}
+        return [math.prod(weights) for _, weights in scalar.paths(start)]
 
     def count_paths(self, end: int) -> dict:
         count = defaultdict(int)
@@ -220,6 +221,8 @@ def check_graph(graph: Graph, loss: Ref, targets: list) -> None:
     tensors = [t.tensor for t in targets]
     grads = sr.grad(loss.tensor, tensors)
     tr = sr.trace(loss.tensor, tensors)
+    check_paths(tr)  # the kit's path check, on its own scalar graph
+    kit = graph_of(loss.tensor)  # the kit's scalar graph, read off semirad's rules, against the reference
     for ref, grad in zip(targets, grads, strict=True):
         traced = np.asarray(tr[ref.tensor])
         assert traced.shape == ref.shape and np.asarray(grad).shape == ref.shape
@@ -227,6 +230,9 @@ def check_graph(graph: Graph, loss: Ref, targets: list) -> None:
             index = tuple(int(i) for i in np.unravel_index(flat, ref.shape)) if ref.shape else ()
             where = f"{ref.name}{list(index)}"
             products = np.array(graph.paths_from(int(v), end))
+            kit_products = [math.prod(w) for _, w in kit.paths(kit.vertex(ref.tensor._node, flat))]
+            assert len(kit_products) == len(products), f"{where}: the kit finds {len(kit_products)} paths"
+            np.testing.assert_allclose(sorted(kit_products), sorted(products), rtol=RTOL, atol=1e-300, err_msg=where)
             total = products.sum() if products.size else 0.0
             scale = np.abs(products).sum() if products.size else 0.0
             np.testing.assert_allclose(grad[index], total, rtol=RTOL, atol=RTOL * scale, err_msg=f"grad {where}")

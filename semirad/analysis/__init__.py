@@ -3,6 +3,10 @@
 * :func:`component_importance` — edges of the best paths of many parameters per component, in
   linear time; :func:`backprop_importance` — the same over all paths, weighted as backprop
   weights them; :func:`side_by_side` prints them together.
+* :func:`path_shares` — the share of the best paths from chosen elements that passes through each of a
+  few labelled sets (components, ops, tensors, edges: :func:`components`, :func:`op`, :func:`tensors`,
+  :func:`edge`, :func:`any_of`), in one linear pass; :func:`backprop_path_shares` — the same over
+  all paths weighted by ``|product|``, in one sweep.
 * :func:`compare` — backprop against the trace per parameter (norms, rank correlation, the share
   of each element's gradient its best path carries, top elements).
 * :func:`over_dataset` — importance per sample or batch, aggregated, with a progress bar and
@@ -35,6 +39,17 @@ from .groups import (
 )
 from .importance import ComponentImportance, backprop_importance, component_importance
 from .progress import progress_bar
+from .shares import (
+    PathShares,
+    any_of,
+    backprop_path_shares,
+    components,
+    edge,
+    element_mask,
+    op,
+    path_shares,
+    tensors,
+)
 from .tables import side_by_side
 
 __all__ = [
@@ -64,4 +79,13 @@ __all__ = [
     "UNTAGGED",
     "OTHER",
     "progress_bar",
+    "path_shares",
+    "backprop_path_shares",
+    "PathShares",
+    "components",
+    "op",
+    "tensors",
+    "edge",
+    "any_of",
+    "element_mask",
 ]

@@ -16,6 +16,7 @@ from ..api import backward
 from ..semirings.max_abs import MaxAbsProduct
 from ..semirings.sum_product import SumProduct
 from .groups import named_tensors
+from .importance import element_masks
 
 __all__ = ["compare", "Comparison", "spearman", "rankdata"]
 
@@ -66,28 +67,37 @@ class Comparison:
 
     Attributes: ``names``; ``grads[name]`` and ``traces[name]`` (numpy arrays shaped like the
     parameter); ``ratios[name]`` (``|trace| / |grad|`` over the elements with a non-zero gradient,
-    flattened); ``top`` (how many top elements each record lists).
+    flattened); ``top`` (how many top elements each record lists); ``masks[name]`` (where given:
+    a boolean array shaped like the parameter; the statistics and top lists cover only its elements).
     """
 
-    def __init__(self, names: list, grads: dict, traces: dict, top: int = 5):
+    def __init__(self, names: list, grads: dict, traces: dict, top: int = 5, masks: dict | None = None):
         self.names = list(names)
         self.grads, self.traces = grads, traces
         self.top = int(top)
+        self.masks = dict(masks or {})
         self.ratios = {}
         for name in self.names:
-            g, t = np.abs(grads[name]).ravel(), np.abs(traces[name]).ravel()
+            g, t = np.abs(grads[name]).ravel()[self._at(name)], np.abs(traces[name]).ravel()[self._at(name)]
             nz = g > 0
             self.ratios[name] = t[nz] / g[nz]
         self._records = [self._record(name) for name in self.names]
 
+    def _at(self, name: str):
+        """The flat positions of the elements that count (a slice: all)."""
+        mask = self.masks.get(name)
+        return slice(None) if mask is None else np.flatnonzero(np.asarray(mask).ravel())
+
     def _record(self, name: str) -> dict:
         g, t = self.grads[name], self.traces[name]
-        ag, at = np.abs(g).ravel(), np.abs(t).ravel()
+        at_ = self._at(name)
+        positions = np.arange(g.size)[at_]
+        ag, at = np.abs(g).ravel()[at_], np.abs(t).ravel()[at_]
         ratio = self.ratios[name]
         k = min(self.top, ag.size)
 
         def top_by(values):
-            order = np.argsort(-values, kind="stable")[:k]
+            order = positions[np.argsort(-values, kind="stable")[:k]]
             return [
                 {
                     "index": tuple(int(i) for i in np.unravel_index(int(j), g.shape)),
@@ -102,7 +112,7 @@ class Comparison:
         return {
             "param": name,
             "shape": tuple(g.shape),
-            "size": int(g.size),
+            "size": int(ag.size),
             "grad_norm": float(np.sqrt((ag * ag).sum())),
             "grad_max": float(ag.max()) if ag.size else 0.0,
             "trace_max": float(at.max()) if at.size else 0.0,
@@ -167,11 +177,14 @@ class Comparison:
         return f"Comparison({len(self.names)} parameters)"
 
 
-def compare(output, params, top: int = 5, seed=None) -> Comparison:
+def compare(output, params, top: int = 5, seed=None, elements=None) -> Comparison:
     """Run backprop (SumProduct) and the trace (MaxAbsProduct) on one graph and compare them.
 
     ``params``: a tensor, a list of tensors or ``(name, tensor)`` pairs, or an ``nn.Module``.
     Returns a :class:`Comparison`: ``print(c)`` for the table, ``c.records()`` for the numbers.
+    ``elements``: only these elements of the parameters count (a boolean mask or an index, see
+    :func:`semirad.analysis.shares.element_mask`; with several parameters a list, one entry per
+    parameter, or ``{name: elements}``).
 
     >>> import semirad as sr
     >>> w = sr.tensor([[1.0, -2.0], [0.5, 3.0]], requires_grad=True, name="w")
@@ -187,12 +200,15 @@ def compare(output, params, top: int = 5, seed=None) -> Comparison:
     tensors = [t for _, t in named]
     grad = backward(output, tensors, SumProduct(), seed)
     trace = backward(output, tensors, MaxAbsProduct(), seed)
+    by_node = {} if elements is None else element_masks(named, elements, "compare")
     names = []
-    grads, traces = {}, {}
+    grads, traces, masks = {}, {}, {}
     for name, t in named:
         while name in grads:
             name += "'"
         names.append(name)
         grads[name] = backend.to_numpy(grad[t])
         traces[name] = backend.to_numpy(trace[t])
-    return Comparison(names, grads, traces, top)
+        if t._node in by_node:
+            masks[name] = by_node[t._node].reshape(t.shape)
+    return Comparison(names, grads, traces, top, masks)

@@ -167,6 +167,62 @@ class DatasetImportance:
             elements += imp.elements
         return ComponentImportance(counts, paths, elements, kind)
 
+    # -- path shares (over_dataset(..., shares=...)) --------------------------------------------------
+    def share_results(self, kind: str = "shares") -> list:
+        """The :class:`~semirad.analysis.PathShares` of every sample (``kind``: ``"shares"``, the
+        trace's, or ``"shares_backprop"``)."""
+        from .shares import PathShares
+
+        return [PathShares.from_dict(r[kind]) for r in self.rows if kind in r]
+
+    def share_values(self, kind: str = "shares") -> dict:
+        """``{label: array of its share in each sample}`` (``"none"`` included); samples whose
+        selected elements have no path at all are left out.
+
+        >>> _example_shares().share_values()["key"].tolist()
+        [0.75, 0.25]
+        """
+        results = [r for r in self.share_results(kind) if r.total]
+        labels: list = []
+        for r in results:
+            labels += [k for k in r.counts if k not in labels]
+        return {k: np.array([r.shares.get(k, 0.0) for r in results]) for k in labels}
+
+    def share_stats(self, kind: str = "shares") -> dict:
+        """``{label: (mean, std)}`` of the per-sample shares (population std, ``ddof=0``).
+
+        >>> _example_shares().share_stats()
+        {'key': (0.5, 0.25), 'none': (0.5, 0.25)}
+        """
+        return {k: (float(v.mean()), float(v.std())) for k, v in self.share_values(kind).items()}
+
+    def shares_table(self) -> str:
+        """Mean ± std over the samples of each label's path share (trace, and backprop if computed).
+
+        >>> print(_example_shares().shares_table())
+        path shares over 2 samples
+        through         shares mean ± std
+        key                 50.0 % ± 25.0
+        none                50.0 % ± 25.0
+        """
+        kinds = [k for k in ("shares", "shares_backprop") if any(k in r for r in self.rows)]
+        if not kinds:
+            return "no path shares (pass shares=... to over_dataset)"
+        stats = {k: self.share_stats(k) for k in kinds}
+        labels: list = []
+        for k in kinds:
+            labels += [lab for lab in stats[k] if lab not in labels]
+        width = max([len("through")] + [len(lab) for lab in labels]) + 2
+        lines = [f"path shares over {len(self.share_results(kinds[0]))} samples"]
+        lines.append("through".ljust(width) + "".join(f"{k + ' mean ± std':>24}" for k in kinds))
+        for lab in labels:
+            line = lab.ljust(width)
+            for k in kinds:
+                m, sd = stats[k].get(lab, (0.0, 0.0))
+                line += f"{100 * m:.1f} % ± {100 * sd:.1f}".rjust(24)
+            lines.append(line)
+        return "\n".join(lines)
+
     def records(self) -> list:
         """One dict per (kind, component): ``kind``, ``component``, ``mean``, ``std``, ``min``, ``max``, ``samples``.
 
@@ -187,6 +243,10 @@ class DatasetImportance:
                         "samples": int(v.size),
                     }
                 )
+        for kind in ("shares", "shares_backprop"):  # path shares: "component" is the label
+            for c, v in self.share_values(kind).items():
+                out.append({"kind": kind, "component": c, "mean": float(v.mean()), "std": float(v.std()),
+                            "min": float(v.min()), "max": float(v.max()), "samples": int(v.size)})  # fmt: skip
         return out
 
     def table(self) -> str:
@@ -237,6 +297,8 @@ class DatasetImportance:
         return "\n".join(lines)
 
     def __str__(self) -> str:
+        if any("shares" in r for r in self.rows):
+            return self.table() + "\n\n" + self.shares_table()
         return self.table()
 
     def __repr__(self) -> str:
@@ -307,6 +369,7 @@ def over_dataset(
     limit: int | None = None,
     progress: bool | str = True,
     desc: str = "tracing",
+    shares: Any = None,
 ) -> DatasetImportance:
     """Trace ``model_fn(batch)`` for every item of ``batches`` and aggregate component importance.
 
@@ -316,6 +379,14 @@ def over_dataset(
     (e.g. ``"across_time"``), ``semiring`` is the path-capable semiring (default MaxAbsProduct;
     ``KBest(k)`` counts k paths per element), ``backprop=True`` adds :func:`backprop_importance` for
     each sample. ``progress``: True (tqdm, rich or plain), False, or a backend name.
+
+    ``shares`` adds :func:`~semirad.analysis.path_shares` per sample (its mean ± std:
+    :meth:`DatasetImportance.share_stats`, :meth:`DatasetImportance.shares_table`): a dict
+    ``dict(sources=..., through={label: selector}, elements=None, ranks=None, backprop=False)``
+    (``sources`` and ``elements`` may be callables without arguments, called after ``model_fn``:
+    for a tensor the model makes anew for every sample, such as its embedding output, which must
+    lie on the paths of the traced ``params``; ``backprop=True`` adds
+    :func:`~semirad.analysis.backprop_path_shares`), or a callable ``(result, loss) -> PathShares``.
 
     With ``path``, every sample's row is appended to that results file (JSON lines, see the
     module's docstring) as soon as it is computed; calling again with the same ``path`` (and
@@ -356,11 +427,13 @@ def over_dataset(
         "backprop": bool(backprop),
         "param_groups": sorted(params) if isinstance(params, dict) else None,
     }
+    if shares is not None:  # (absent otherwise: the configuration of earlier files stays the same)
+        config["shares"] = _describe_shares(shares)
     count = len(batches) if hasattr(batches, "__len__") else None
     checkpoint = None if path is None else _Checkpoint(Path(path), config, count, resume)
     try:
         rows, complete, first_batch_digest = _trace_all(
-            model_fn, batches, params, semiring, group, backprop, limit, progress, desc, checkpoint
+            model_fn, batches, params, semiring, group, backprop, limit, progress, desc, checkpoint, shares
         )
     finally:
         if checkpoint is not None:
@@ -382,6 +455,7 @@ def _trace_all(
     progress: bool | str,
     desc: str,
     checkpoint: _Checkpoint | None,
+    shares: Any = None,
 ) -> tuple:
     """The loop of :func:`over_dataset`: ``(rows, complete, the first batch's hash)``."""
     rows: list = [] if checkpoint is None else list(checkpoint.rows)
@@ -408,7 +482,7 @@ def _trace_all(
             if checkpoint is not None:
                 checkpoint.check_index(i)
             loss = model_fn(batch)
-            rows.append(_row(i, loss, params, semiring, group, backprop))
+            rows.append(_row(i, loss, params, semiring, group, backprop, shares))
             new += 1
             if checkpoint is not None:
                 checkpoint.append(rows[-1])
@@ -430,7 +504,7 @@ def _trace_all(
     return rows, complete, first_batch_digest
 
 
-def _row(index: int, loss, params, semiring, group, backprop: bool) -> dict:
+def _row(index: int, loss, params, semiring, group, backprop: bool, shares: Any = None) -> dict:
     if loss._node is None:
         raise ValueError("over_dataset: model_fn returned a tensor that is not part of a recorded graph")
     if params is None:
@@ -440,10 +514,59 @@ def _row(index: int, loss, params, semiring, group, backprop: bool) -> dict:
         result = backward(loss, [t for _, t in parameter_groups(params)[0]], semiring)
     row = {"index": index, "loss": _float(loss)}
     row["trace"] = component_importance(result, params, group=group).to_dict()
+    if shares is not None:
+        row.update(_shares_row(shares, result, loss))
     del result
     if backprop:
         row["backprop"] = backprop_importance(loss, params, group=group).to_dict()
     return row
+
+
+def _describe_shares(shares: Any) -> dict:
+    """What the configuration records of a ``shares`` argument (to check a resume)."""
+    from .shares import as_selector
+
+    if callable(shares):
+        return {"callable": getattr(shares, "__qualname__", type(shares).__name__)}
+    if not isinstance(shares, dict) or "through" not in shares or "sources" not in shares:
+        raise TypeError("over_dataset: shares is dict(sources=..., through={label: selector}, ...) or a callable "
+                        "(result, loss) -> PathShares")  # fmt: skip
+    unknown = set(shares) - {"sources", "through", "elements", "ranks", "backprop"}
+    if unknown:
+        raise TypeError(f"over_dataset: unknown keys {sorted(unknown)} in shares (known: sources, through, elements, "
+                        "ranks, backprop)")  # fmt: skip
+    sources = shares["sources"]
+    if callable(sources):
+        names = getattr(sources, "__qualname__", "callable")
+    else:
+        from .groups import named_tensors
+
+        names = [n for n, _ in named_tensors(sources)]
+    return {
+        "sources": names,
+        "through": {str(k): repr(as_selector(v)) for k, v in shares["through"].items()},
+        "ranks": None if shares.get("ranks") is None else [int(r) for r in np.atleast_1d(shares["ranks"])],
+        "elements": shares.get("elements") is not None,
+        "backprop": bool(shares.get("backprop", False)),
+    }
+
+
+def _shares_row(shares: Any, result, loss) -> dict:
+    """``{"shares": ...}`` (and ``"shares_backprop"``) of one sample."""
+    from .shares import PathShares, backprop_path_shares, path_shares
+
+    if callable(shares):
+        found = shares(result, loss)
+        if not isinstance(found, PathShares):
+            raise TypeError(f"over_dataset: the shares callable returned {type(found).__name__}, not a PathShares")
+        return {"shares": found.to_dict()}
+    sources = shares["sources"]() if callable(shares["sources"]) else shares["sources"]
+    elements = shares.get("elements")
+    elements = elements() if callable(elements) else elements
+    out = {"shares": path_shares(result, sources, shares["through"], elements, shares.get("ranks")).to_dict()}
+    if shares.get("backprop"):
+        out["shares_backprop"] = backprop_path_shares(loss, sources, shares["through"], elements).to_dict()
+    return out
 
 
 def _float(t) -> float:
@@ -465,6 +588,17 @@ def _example() -> DatasetImportance:
 
 
 # -- the data set's fingerprint ----------------------------------------------------------------------
+
+
+def _example_shares() -> DatasetImportance:
+    """Two samples with path shares, for the doctests."""
+    rows = [
+        {"index": 0, "loss": 0.5, "trace": {"counts": {"a": 1.0}, "paths": 1, "elements": 1},
+         "shares": {"counts": {"key": 3, "none": 1}, "total": 4}},
+        {"index": 1, "loss": 0.25, "trace": {"counts": {"a": 1.0}, "paths": 1, "elements": 1},
+         "shares": {"counts": {"key": 1, "none": 3}, "total": 4}},
+    ]  # fmt: skip
+    return DatasetImportance(rows, {"params": None, "shares": {"callable": "f"}})
 
 
 def _batch_digest(batch: Any) -> str:
@@ -696,6 +830,16 @@ def _check_rows(path: Path, numbered_rows: list, config: dict, fingerprint: dict
                     raise _damaged(path, where, f"'{kind}' {problem}")
         if with_backprop is False and "backprop" in row:
             raise _damaged(path, where, "a 'backprop' column in a run without backprop")
+        spec = config.get("shares")
+        for kind in ("shares", "shares_backprop"):
+            wanted = spec is not None and (kind == "shares" or spec.get("backprop"))
+            if wanted and kind not in row:
+                raise _damaged(path, where, f"the row has no {kind!r}")
+            if kind in row and not wanted:
+                raise _damaged(path, where, f"a {kind!r} column in a run without it")
+            problem = _shares_problem(row[kind]) if kind in row else None
+            if problem:
+                raise _damaged(path, where, f"{kind!r} {problem}")
 
 
 def _importance_problem(data: Any) -> str | None:
@@ -724,6 +868,22 @@ def _importance_problem(data: Any) -> str | None:
         problem = _importance_problem(group)
         if problem:
             return f"group {label!r} {problem}"
+    return None
+
+
+def _shares_problem(data: Any) -> str | None:
+    """What keeps ``data`` from being a :meth:`PathShares.to_dict` (None: nothing).
+
+    >>> _shares_problem({"counts": {"a": 1, "none": 0}, "total": 1}) is None, _shares_problem({"counts": {}})
+    (True, "has no number 'total'")
+    """
+    if not isinstance(data, dict):
+        return f"is {_kind_of(data)}, not an object"
+    counts = data.get("counts")
+    if not isinstance(counts, dict) or not all(_is_number(v) for v in counts.values()):
+        return "has no 'counts' object of numbers"
+    if not _is_number(data.get("total")):
+        return "has no number 'total'"
     return None
 
 

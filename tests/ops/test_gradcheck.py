@@ -1,9 +1,11 @@
-"""Finite differences (central, float64) against SumProduct gradients, for every op of the contract.
+"""Finite differences (central, float64) against SumProduct gradients, for every op of the contract,
+through ``semirad.testing``.
 
 Every test builds ``out = fn(*tensors)``, draws a random seed of ``out``'s shape (no zero entries, so
-every output element counts), and compares ``sr.grad(out, tensors, seed=seed)`` with the central
-difference of ``sum(seed * fn(...))`` for every element of every input. Values are drawn away from
-the points where an op is not differentiable (kinks, ties, bounds, poles, non-positive bases).
+every output element counts), and has :func:`semirad.testing.gradcheck` compare
+``sr.grad(out, tensors, seed=seed)`` with the central difference of ``sum(seed * fn(...))`` for every
+element of every input. Values are drawn (:mod:`semirad.testing.strategies`) away from the points
+where an op is not differentiable (kinks, ties, bounds, poles, non-positive bases).
 """
 
 import operator
@@ -15,18 +17,16 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import semirad as sr
+from semirad.testing import gradcheck, jacobian_fd
+from semirad.testing.strategies import arrays, distinct, floats, shapes
 
 EPS = 1e-5
 
 # -- value domains (hypothesis element strategies) ------------------------------------------------
 
 
-def _floats(lo, hi):
-    return st.floats(lo, hi, allow_nan=False, allow_infinity=False)
-
-
 def _signed(lo, hi):
-    return st.one_of(_floats(lo, hi), _floats(-hi, -lo))
+    return st.one_of(floats(lo, hi), floats(-hi, -lo))
 
 
 def _grid(offset):
@@ -34,27 +34,15 @@ def _grid(offset):
     return st.integers(-10, 10).map(lambda k: round(0.2 * k + offset, 10))
 
 
-ANY = _floats(-2, 2)
-POS = _floats(0.2, 2)  # log, sqrt, non-integer powers, tensor ** tensor bases
-AWAY0 = _signed(0.1, 2)  # relu/abs kinks, division, negative integer powers
+ANY = floats(-2, 2)
+POS = floats(0.2, 2)  # log, sqrt, non-integer powers, tensor ** tensor bases
+AWAY0 = floats(-2, 2, away_from=[0.0], gap=0.1)  # relu/abs kinks, division, negative integer powers
 EVEN, ODD = _grid(0.0), _grid(0.1)  # maximum/minimum/clip: values on EVEN, thresholds on ODD
 
 
 def values(shape, elements=ANY):
     """Arrays whose every element is drawn on its own (no constant fill that could hide a misplaced weight)."""
-    return hnp.arrays(np.float64, shape, elements=elements, fill=st.nothing())
-
-
-def shapes(min_dims=0, max_dims=3, min_side=1, max_side=3):
-    return hnp.array_shapes(min_dims=min_dims, max_dims=max_dims, min_side=min_side, max_side=max_side)
-
-
-@st.composite
-def distinct(draw, shape):
-    """Pairwise distinct values (gaps of 0.25) in a random order: no ties for max/min."""
-    n = int(np.prod(shape, dtype=np.int64))
-    order = draw(st.permutations(range(n)))
-    return (np.array(order, dtype=np.float64).reshape(shape) - n / 2) * 0.25
+    return arrays(shape, elements=elements)
 
 
 # -- the oracle -----------------------------------------------------------------------------------
@@ -62,36 +50,18 @@ def distinct(draw, shape):
 
 def numerical_grads(fn, arrays, seed):
     """Central differences of ``sum(seed * fn(*arrays))`` with respect to every element of every array."""
-
-    def loss(vals):
-        with sr.no_grad():
-            return float(np.sum(seed * fn(*(sr.tensor(v) for v in vals)).numpy()))
-
-    grads = []
-    for i, a in enumerate(arrays):
-        g = np.zeros_like(a)
-        for j in np.ndindex(a.shape):
-            hi, lo = a.copy(), a.copy()
-            hi[j] += EPS
-            lo[j] -= EPS
-            g[j] = (loss([*arrays[:i], hi, *arrays[i + 1 :]]) - loss([*arrays[:i], lo, *arrays[i + 1 :]])) / (
-                hi[j] - lo[j]
-            )
-        grads.append(g)
-    return grads
+    xs = [sr.tensor(np.asarray(a, dtype=np.float64), requires_grad=True) for a in arrays]
+    seed = np.asarray(seed, dtype=np.float64)
+    return [np.tensordot(seed, J, seed.ndim) for J in jacobian_fd(fn, xs, eps=EPS)]
 
 
 def check(data, fn, *arrays):
     """Assert that SumProduct gradients of ``fn`` at ``arrays`` match finite differences, for every input."""
-    arrays = [np.array(a, dtype=np.float64) for a in arrays]
-    xs = [sr.tensor(a, requires_grad=True) for a in arrays]
+    xs = [sr.tensor(np.array(a, dtype=np.float64), requires_grad=True) for a in arrays]
     out = fn(*xs)
     assert out.dtype == np.float64
     seed = data.draw(values(out.shape, _signed(0.5, 2)), label="seed")
-    got = sr.grad(out, xs, seed=seed)
-    for i, (g, expected) in enumerate(zip(got, numerical_grads(fn, arrays, seed))):
-        assert g.shape == arrays[i].shape, f"input {i}: gradient shape {g.shape} != {arrays[i].shape}"
-        np.testing.assert_allclose(g, expected, rtol=1e-5, atol=1e-6, err_msg=f"input {i}")
+    gradcheck(fn, xs, seed=seed, eps=EPS, rtol=1e-5, atol=1e-6)
 
 
 # -- elementwise ----------------------------------------------------------------------------------
@@ -101,12 +71,12 @@ UNARY = {
     "exp": (sr.exp, ANY),
     "log": (lambda x: x.log(), POS),
     "tanh": (lambda x: x.tanh(), ANY),
-    "sigmoid": (sr.sigmoid, _floats(-6, 6)),
+    "sigmoid": (sr.sigmoid, floats(-6, 6)),
     "relu": (lambda x: x.relu(), AWAY0),
     "abs": (sr.abs, AWAY0),
     "sqrt": (lambda x: x.sqrt(), POS),
-    "sin": (sr.sin, _floats(-4, 4)),
-    "cos": (lambda x: x.cos(), _floats(-4, 4)),
+    "sin": (sr.sin, floats(-4, 4)),
+    "cos": (lambda x: x.cos(), floats(-4, 4)),
     "x ** 0": (lambda x: x**0, ANY),  # d/dx == 0 everywhere, x == 0 included
     "x ** 1": (lambda x: x**1, ANY),
     "x ** zeros (array)": (lambda x: x ** np.zeros(x.shape), ANY),  # the tensor-exponent op, x == 0 included
@@ -226,7 +196,7 @@ def axis_args(draw, ndim):
 @given(data=st.data())
 def test_reduction(name, data):
     shape = data.draw(shapes(max_side=4))
-    x = data.draw(distinct(shape) if name in ("max", "min") else values(shape, _floats(-3, 3)))
+    x = data.draw(distinct(shape) if name in ("max", "min") else values(shape, floats(-3, 3)))
     axis, keepdims = data.draw(axis_args(len(shape))), data.draw(st.booleans())
     if data.draw(st.booleans()):
         check(data, lambda t: getattr(sr, name)(t, axis=axis, keepdims=keepdims), x)
@@ -240,7 +210,7 @@ def test_reduction(name, data):
 def test_softmax(name, data):
     shape = data.draw(shapes(min_dims=1, max_side=4))
     axis = data.draw(st.integers(-len(shape), len(shape) - 1))
-    x = data.draw(values(shape, _floats(-3, 3))) + data.draw(st.sampled_from([0.0, 30.0]))  # shift: stability
+    x = data.draw(values(shape, floats(-3, 3))) + data.draw(st.sampled_from([0.0, 30.0]))  # shift: stability
     if data.draw(st.booleans()):
         check(data, lambda t: getattr(sr, name)(t, axis=axis), x)
     else:

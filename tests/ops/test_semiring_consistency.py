@@ -1,14 +1,14 @@
-"""Per-op semiring consistency (DESIGN.md section 4, second oracle).
+"""Per-op semiring consistency (DESIGN.md section 4, second oracle), through ``semirad.testing``.
 
-For one op ``y = op(x_1, ..., x_k)`` (every input slot its own tensor) the dense Jacobian ``J_k`` of
-each slot is read off SumProduct VJPs with one-hot seeds. Every entry ``J[j, i] != 0`` is one edge
-``x[i] -> y[j]`` of the op's scalar graph, so for *any* semiring ``S`` and output seed ``g`` the sweep
-must give
+For one op ``y = op(x_1, ..., x_k)`` (every input slot its own tensor) :func:`semirad.testing.check_op`
+reads the dense Jacobian ``J_k`` of each slot off SumProduct VJPs with one-hot seeds, and which
+entries are edges off the same rule in ``Reach``; for *any* semiring ``S`` and output seed ``g`` the
+sweep must give
 
-    value(x[i]) = ⊕_j  J[j, i] ⊗ g[j]          (over the j with J[j, i] != 0)
+    value(x[i]) = ⊕_j  J[j, i] ⊗ g[j]          (over the edges x[i] -> y[j])
 
-The oracle below computes that element by element with ``S``'s own primitives on 0-d values, so it
-is generic: append a semiring to :data:`SEMIRINGS` and every op is checked against it. For
+computed element by element with ``S``'s own primitives on 0-d values (an exactly-0 partial is an
+edge of weight 0 for SumProduct/MaxAbsProduct, no edge for the path-counting semirings). For
 MaxAbsProduct the backpointers (and the one-edge paths ``tr.path``) are checked as well.
 
 Composites (softmax, log_softmax) have no backward of their own; the whole-graph brute-force test
@@ -27,83 +27,21 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import semirad as sr
-from semirad.semirings import Boolean, Count, Entropy, KBest, LogMaxAbs, MaxAbsProduct, SumAbs, SumProduct
+from semirad import testing
+from semirad.semirings import MaxAbsProduct, SumProduct
+from semirad.testing import builtin_semirings, check_backpointers, dense_jacobians, semiring_contraction
 
-#: every semiring is checked against the oracle; append new ones here
-SEMIRINGS = [SumProduct(), MaxAbsProduct(), LogMaxAbs(), KBest(3), Boolean(), Count(), SumAbs(), Entropy()]
+__all__ = ["SEMIRINGS", "EXAMPLES", "check_op", "check_backpointers", "dense_jacobians", "semiring_contraction"]
+
+#: every semiring is checked against the oracle (every built-in one; append your own here)
+SEMIRINGS = builtin_semirings()
 #: the loaded hypothesis profile's budget (tests/conftest.py); the cheap tests below use a multiple
 EXAMPLES = settings.default.max_examples
 
 
-# -- the oracle ---------------------------------------------------------------------------------
-
-
-def dense_jacobians(y, xs) -> list:
-    """``J_k[j, i] = ∂y[j]/∂x_k[i]`` for every slot, from SumProduct VJPs with one-hot seeds."""
-    jac = [np.zeros((y.numel(), x.numel())) for x in xs]
-    for j in range(y.numel()):
-        seed = np.zeros(y.shape, dtype=y.dtype)
-        seed.reshape(-1)[j] = 1.0
-        result = sr.backward(y, xs, semiring=SumProduct(), seed=seed)
-        for J, x in zip(jac, xs, strict=True):
-            J[j] = np.asarray(result[x], dtype=np.float64).reshape(-1)
-    return jac
-
-
-def semiring_contraction(S, J, g, dtype) -> np.ndarray:
-    """``out[i] = ⊕_j J[j, i] ⊗ g[j]``, element by element with ``S``'s primitives on 0-d values."""
-    g = np.asarray(g, dtype=dtype).reshape(-1)
-    out = []  # per element: a 0-d array, or (k,) for KBest(k) (whose result[t] is (k,) + t.shape)
-    for i in range(J.shape[1]):
-        acc = S.zeros(np, (), dtype)
-        for j in np.flatnonzero(J[:, i]):
-            term = S.scale(S.seed(np.array(g[j], dtype=dtype)), np.array(J[j, i], dtype=dtype))
-            acc = S.add(acc, term)
-        out.append(np.asarray(S.to_array(acc, dtype), dtype=np.float64))
-    return np.moveaxis(np.array(out), 0, -1).reshape(-1) if out else np.zeros(0)
-
-
 def check_op(fn: Callable, arrays: list, rng: np.random.Generator, semirings=None) -> None:
-    """Build ``y = fn(*tensors)`` and check every semiring (and MaxAbs backpointers) on it."""
-    xs = [sr.tensor(a, requires_grad=True, name=f"x{k}") for k, a in enumerate(arrays)]
-    y = fn(*xs)
-    assert y.requires_grad, "the op's output is not part of the graph"
-    jac = dense_jacobians(y, xs)
-    g = rng.standard_normal(y.shape) + 0.0  # + 0.0 turns a 0-d draw into a 0-d array
-    g = np.asarray(g, dtype=y.dtype)
-    exact = all(t.dtype == np.float64 for t in [y, *xs])
-    rtol, atol = (1e-12, 1e-14) if exact else (2e-5, 1e-6)  # float32 anywhere: sums round differently
-    for S in SEMIRINGS if semirings is None else semirings:
-        result = sr.backward(y, xs, semiring=S, seed=g)
-        for k, (x, J) in enumerate(zip(xs, jac, strict=True)):
-            expected = semiring_contraction(S, J, g, y.dtype)
-            got = np.asarray(S.to_array(result.raw(x), x.dtype), dtype=np.float64).reshape(-1)
-            msg = f"{S!r}: value of input slot {k} (shape {x.shape})"
-            np.testing.assert_allclose(got, expected, rtol=rtol, atol=atol, err_msg=msg)
-            np.testing.assert_allclose(np.asarray(result[x]).reshape(-1), expected, rtol=rtol, atol=atol)
-        if isinstance(S, MaxAbsProduct):
-            check_backpointers(result, y, xs, jac, g, rtol)
-
-
-def check_backpointers(tr, y, xs, jac, g, rtol=1e-12) -> None:
-    """Each element with a non-zero value points at the output element of its best edge."""
-    g = np.asarray(g, dtype=np.float64).reshape(-1)
-    for k, (x, J) in enumerate(zip(xs, jac, strict=True)):
-        value = np.asarray(tr[x], dtype=np.float64).reshape(-1)
-        kept = np.asarray(tr.sweep.kept[x._node]).reshape(-1)
-        for i in np.flatnonzero(value):
-            node, flat = tr.sweep.locate(int(kept[i]))
-            assert node is y._node, f"slot {k} element {i}: backpointer names {node!r}, not the op's output"
-            contrib = np.abs(J[:, i] * g)
-            best = int(np.argmax(contrib))
-            assert flat == best, f"slot {k} element {i}: backpointer to output element {flat}, best is {best}"
-            index = np.unravel_index(i, x.shape) if x.shape else ()
-            path = tr.path(x, tuple(int(t) for t in index))
-            assert len(path.steps) == 2 and len(path.weights) == 1
-            assert path.steps[0].name == f"x{k}" and path.steps[0].op == "leaf"
-            assert path.steps[-1].shape == y.shape
-            assert np.ravel_multi_index(path.steps[-1].index, y.shape) == best if y.shape else best == 0
-            np.testing.assert_allclose(path.weights[0], J[best, i], rtol=rtol)
+    """:func:`semirad.testing.check_op` with this file's semirings and the test's generator."""
+    testing.check_op(fn, arrays, SEMIRINGS if semirings is None else semirings, seed=rng)
 
 
 # -- input makers -------------------------------------------------------------------------------

@@ -58,3 +58,50 @@ class DemoConfig:
             graph_length=2,
             progress=False,
         )
+
+
+#: the one-line description of the transformer study (``semirad demo --model transformer``)
+TRANSFORMER_DESCRIPTION = (
+    "train a small transformer encoder on subject-verb agreement across attractor nouns, then measure which "
+    "share of the best paths from its embeddings runs through each layer's queries, keys, values and residual "
+    "stream (trace, KBest and backprop), write a report."
+)
+#: fresh sentences the final accuracy is measured on
+AGREEMENT_TEST_SENTENCES = 1000
+
+
+@dataclass
+class TransformerConfig:
+    """The settings of the transformer study (``semirad demo --model transformer``).
+
+    ``eval`` held-out sentences are traced one by one (the share's mean ± std is over them); ``k``
+    is the number of paths per element of the ``KBest`` column; ``verify`` walks every best path of
+    ``verify_sentences`` of them one by one and compares with the one-pass counts.
+
+    >>> TransformerConfig().d_model, TransformerConfig.tiny().steps
+    (32, 2)
+    """
+
+    steps: int = 200
+    batch: int = 64
+    lr: float = 3e-3
+    seed: int = 0
+    d_model: int = 32
+    heads: int = 2
+    layers: int = 2
+    dim_feedforward: int = 64
+    max_length: int = 16
+    eval: int = 48
+    k: int = 4
+    test: int = AGREEMENT_TEST_SENTENCES
+    log_every: int = 25
+    verify_sentences: int = 1
+    device: str = "cpu"
+    verify: bool = True
+    progress: bool = True
+
+    @classmethod
+    def tiny(cls) -> TransformerConfig:
+        """A run of a few seconds that exercises everything: for doctests and smoke tests."""
+        return cls(steps=2, batch=4, d_model=8, heads=2, layers=2, dim_feedforward=8, max_length=12, eval=3, k=2,
+                   test=16, log_every=1, verify_sentences=1, progress=False)  # fmt: skip
