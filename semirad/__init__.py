@@ -27,22 +27,22 @@ from .rng import manual_seed
 from .tensor import Tensor, tensor
 
 if TYPE_CHECKING:  # imported at their first use (see __getattr__)
-    from . import analysis, data, nn, optim
+    from . import analysis, data, linalg, nn, optim
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Tensor", "tensor", "no_grad", "component", "backward", "grad", "trace", "semirings",
-    "Path", "Step", "Trace", "OpError", "nn", "optim", "analysis", "data", "manual_seed",
+    "Path", "Step", "Trace", "OpError", "nn", "optim", "analysis", "data", "linalg", "manual_seed",
     "set_num_threads", "get_num_threads", *_op_names,
 ]  # fmt: skip
 
 #: subpackages imported at their first use (``sr.nn``): ``import semirad`` stays short
-_LAZY = ("analysis", "data", "nn", "optim")
+_LAZY = ("analysis", "data", "linalg", "nn", "optim")
 
 
 def __getattr__(name: str):
-    """``sr.nn``, ``sr.optim``, ``sr.analysis``, ``sr.data``: imported at first use.
+    """``sr.nn``, ``sr.optim``, ``sr.analysis``, ``sr.data``, ``sr.linalg``: imported at first use.
 
     >>> import semirad as sr
     >>> sr.optim.__name__
