@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from . import kernels, semirings
 from .api import backward, grad, trace
 from .engine import component, no_grad
+from .forward import jacobian, jvp
 from .kernels import get_num_threads, set_num_threads
 from .ops.core import OpError
 from .ops.functions import *  # noqa: F401,F403
@@ -32,7 +33,7 @@ if TYPE_CHECKING:  # imported at their first use (see __getattr__)
 __version__ = "0.1.0"
 
 __all__ = [
-    "Tensor", "tensor", "no_grad", "component", "backward", "grad", "trace", "semirings",
+    "Tensor", "tensor", "no_grad", "component", "backward", "grad", "trace", "jvp", "jacobian", "semirings",
     "Path", "Step", "Trace", "OpError", "nn", "optim", "analysis", "data", "linalg", "manual_seed",
     "set_num_threads", "get_num_threads", *_op_names,
 ]  # fmt: skip

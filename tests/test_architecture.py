@@ -19,7 +19,7 @@ LAYERS = [
     ["semirad.semirings"],
     ["semirad.ops"],
     ["semirad.tensor"],
-    ["semirad.paths", "semirad.api"],
+    ["semirad.paths", "semirad.api", "semirad.forward"],
     ["semirad.rng", "semirad.nn", "semirad.optim"],
     ["semirad.analysis", "semirad.__main__", "semirad"],
 ]
