@@ -10,7 +10,7 @@ import numpy as np
 
 from . import backend
 from .engine import Node, full_contribution
-from .semirings.base import Result
+from .semirings.base import PATH_RESULTS, Result, path_protocol_problem
 from .semirings.k_best import KBest
 from .semirings.log_max_abs import LogMaxAbs
 from .semirings.max_abs import MaxAbsProduct
@@ -130,8 +130,37 @@ class Path:
         return f"Path(value={self.value:.6g}, steps={len(self.steps)})"
 
 
+def path_semiring(result, what: str):
+    """The semiring of ``result`` if it follows the path protocol (see
+    :func:`~semirad.semirings.base.path_protocol_problem`); else a ``TypeError`` that says, for
+    ``what`` (``"component importance"``...), what the semiring lacks.
+
+    >>> import semirad as sr
+    >>> x = sr.tensor([1.0], requires_grad=True)
+    >>> path_semiring(sr.backward(x * 2.0, [x], sr.semirings.Count()), "paths")   # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    TypeError: paths needs the result of a path-capable semiring ...: Count() keeps no paths: ...
+    """
+    semiring = getattr(result, "semiring", None)
+    problem = "it is no result of a sweep" if semiring is None else path_protocol_problem(semiring)
+    if problem is None and not hasattr(getattr(result, "sweep", None), "kept"):
+        problem = "it holds no sweep"
+    if problem is not None:
+        raise TypeError(
+            f"{what} needs the result of a path-capable semiring (sr.trace, LogMaxAbs, KBest, or one following "
+            f"the path protocol of docs/semirings.md), got {type(result).__name__} of {semiring!r}: {problem}"
+        )
+    return semiring
+
+
+def _ranks(semiring) -> int:
+    """How many paths per element a path-capable semiring keeps (its ``k``; 1 if it has none)."""
+    return int(getattr(semiring, "k", 1))
+
+
 class Trace(Result):
-    """Result of a MaxAbsProduct sweep: ``tr[t]`` values and ``tr.path(t, index)`` best paths.
+    """Result of a path-capable sweep (MaxAbsProduct, or any semiring following the path protocol):
+    ``tr[t]`` values and ``tr.path(t, index)`` best paths.
 
     >>> import semirad as sr
     >>> x = sr.tensor([2.0, -1.0], requires_grad=True, name="x")
@@ -143,10 +172,14 @@ class Trace(Result):
       -> x 1            sum[][]
     """
 
-    def path(self, tensor, index) -> Path:
-        """The best path from ``tensor[index]`` to the output (``index``: int or tuple)."""
+    def path(self, tensor, index, rank: int = 0) -> Path:
+        """The best path from ``tensor[index]`` to the output (``index``: int or tuple); with ``k``
+        paths per element (KBest), the ``rank``-th best (0: the best)."""
         node = self.node_of(tensor)
-        return self._follow(node, _flat_index(node.shape, index), 0)
+        k = _ranks(self.semiring)
+        if not 0 <= rank < k:
+            raise IndexError(f"rank {rank} is out of range for {self.semiring!r}")
+        return self._follow(node, _flat_index(node.shape, index), rank)
 
     def walk(self, start, index, rank: int = 0) -> Iterator[tuple]:
         """The vertices of the ``rank``-th best path from ``start[index]`` to the output, one hop at a time.
@@ -167,7 +200,7 @@ class Trace(Result):
         node = start if isinstance(start, Node) else self.node_of(start)
         if node not in self.sweep.kept:
             raise KeyError(f"{node.describe()} is not a vertex of this sweep")
-        ranks = getattr(self.semiring, "k", 1)
+        ranks = _ranks(self.semiring)
         if not 0 <= rank < ranks:
             raise IndexError(f"rank {rank} is out of range for {ranks} path{'s' if ranks > 1 else ''} per element")
         flat = _flat_index(node.shape, index)
@@ -191,10 +224,23 @@ class Trace(Result):
 
         Returns ``(gid, next_rank, parallel)``: the global id of the next vertex (``NO_PATH`` if
         none), the rank of the path it continues with there, and which of the parallel edges between
-        the two vertices it takes (an index into :func:`parallel_edges` ordered strongest first, or
-        ``None`` for the strongest). Path-capable semirings with other backpointers override this.
+        the two vertices it takes (an index into the semiring's ``rank_edges`` of them, or ``None``
+        for the strongest). Read through the path protocol: ``semiring.backpointers`` decodes what
+        the sweep kept, ``k`` ranks per element make a backpointer the code ``gid * k + rank``; the
+        ``j``-th occurrence of a code among an element's ranks takes the ``j``-th parallel edge.
         """
-        return int(backend.to_numpy(self.semiring.backpointers(self.sweep.kept[node].reshape(-1)[flat]))), 0, None
+        semiring = self.semiring
+        k = _ranks(semiring)
+        kept = self.sweep.kept[node]
+        if k == 1:
+            code = int(backend.to_numpy(semiring.backpointers(kept.reshape(-1)[flat])))
+            return code, 0, (None if code in (backend.NO_PATH, backend.END) else 0)
+        codes = backend.to_numpy(semiring.backpointers(kept.reshape(k, -1)[:, flat]))
+        code = int(codes[rank])
+        if code in (backend.NO_PATH, backend.END):
+            return code, 0, None
+        parallel = int(np.count_nonzero(codes[:rank] == code))
+        return code // k, code % k, parallel
 
     def _follow(self, node, flat: int, rank: int) -> Path:
         sweep = self.sweep
@@ -210,7 +256,7 @@ class Trace(Result):
             if parallel is None:
                 weights.append(edge_weight(node, flat, next_node, next_flat))
             else:
-                weights.append(parallel_edges(node, flat, next_node, next_flat)[parallel])
+                weights.append(parallel_edges(node, flat, next_node, next_flat, self.semiring)[parallel])
             node, flat, rank = next_node, next_flat, next_rank
             steps.append(_step(node, flat))
             seqs.append(node.seq)
@@ -231,13 +277,18 @@ def edge_weight(source, source_flat: int, target, target_flat: int) -> float:
     return best
 
 
-def parallel_edges(source, source_flat: int, target, target_flat: int) -> list:
+def parallel_edges(source, source_flat: int, target, target_flat: int, semiring=None) -> list:
     """The weights of every edge from ``source[source_flat]`` to ``target[target_flat]``.
 
-    One per input slot of ``target``'s op that ``source`` fills (``x * x``: two), strongest
-    (largest ``log |w|``) first, ties in slot order; edges of weight exactly 0 are left out.
+    One per input slot of ``target``'s op that ``source`` fills (``x * x``: two), in the order
+    ``semiring.rank_edges`` puts them (the path protocol); without a semiring, the ranking
+    semirings' order: strongest (largest ``log |w|``) first, ties in slot order, edges of weight
+    exactly 0 left out.
     """
-    weights = [w for w in _slot_weights(source, source_flat, target, target_flat) if w != 0]
+    weights = _slot_weights(source, source_flat, target, target_flat)
+    if semiring is not None:
+        return list(semiring.rank_edges(weights))
+    weights = [w for w in weights if w != 0]
     return sorted(weights, key=lambda w: -float(np.log(np.abs(np.float64(w)))))  # stable: slot order on ties
 
 
@@ -283,24 +334,25 @@ def _step(node, flat: int) -> Step:
 
 
 class RankedTrace(Trace):
-    """A :class:`~semirad.paths.Trace` whose backpointers are the ranking semirings' codes.
+    """A :class:`~semirad.paths.Trace` of a semiring that keeps ``k`` ranked paths per element
+    (KBest, or any semiring following the path protocol with ``k > 1``): ``r.paths(t, index)``.
 
     A code ``gid * k + rank`` names the next vertex and the rank of the path it continues with
     there. Parallel edges (``x * x``) give one code per edge; the ``j``-th occurrence of a code in
-    an element's list takes the ``j``-th strongest of those edges (the order the sweep ranked them in).
+    an element's list takes the ``j``-th of those edges in the semiring's ``rank_edges`` order.
     """
 
-    def _hop(self, node, flat, rank):
-        k = self.semiring.k
-        codes = backend.to_numpy(self.semiring.backpointers(self.sweep.kept[node].reshape(k, -1)[:, flat]))
-        code = int(codes[rank])
-        if code in (backend.NO_PATH, backend.END):
-            return code, 0, None
-        parallel = int(np.count_nonzero(codes[:rank] == code))
-        return code // k, code % k, parallel
+    def paths(self, tensor, index) -> list:
+        """The best paths from ``tensor[index]``, best first: ``k`` of them, fewer if fewer exist."""
+        node = self.node_of(tensor)
+        flat = _flat_index(node.shape, index)
+        k = _ranks(self.semiring)
+        kept = self.sweep.kept[node].reshape(k, -1)[:, flat]
+        codes = backend.to_numpy(self.semiring.backpointers(kept))
+        return [self._follow(node, flat, r) for r in range(k) if int(codes[r]) != backend.NO_PATH]
 
 
-class LogMaxAbsTrace(RankedTrace):
+class LogMaxAbsTrace(Trace):
     """Result of :class:`~semirad.semirings.LogMaxAbs`: ``r[t]`` is ``log |best product|`` (float64,
     ``-inf`` where no path), ``r.sign(t)`` its sign, ``r.path(t, index)`` the best path.
 
@@ -332,23 +384,10 @@ class KBestResult(RankedTrace):
     [4.0, 0.5]
     """
 
-    def path(self, tensor, index, rank: int = 0):
-        """The ``rank``-th best path (0: the best) from ``tensor[index]`` to the output."""
-        node = self.node_of(tensor)
-        if not 0 <= rank < self.semiring.k:
-            raise IndexError(f"rank {rank} is out of range for KBest({self.semiring.k})")
-        return self._follow(node, _flat_index(node.shape, index), rank)
-
-    def paths(self, tensor, index) -> list:
-        """The best paths from ``tensor[index]``, best first: ``k`` of them, fewer if fewer exist."""
-        node = self.node_of(tensor)
-        flat = _flat_index(node.shape, index)
-        kept = self.sweep.kept[node].reshape(self.semiring.k, -1)[:, flat]
-        codes = backend.to_numpy(self.semiring.backpointers(kept))
-        return [self._follow(node, flat, r) for r in range(self.semiring.k) if int(codes[r]) != backend.NO_PATH]
-
 
 # registration, in one direction: the semirings know nothing of the results that follow their paths
 MaxAbsProduct.result_class = Trace
 LogMaxAbs.result_class = LogMaxAbsTrace
 KBest.result_class = KBestResult
+# ...and any other semiring that follows the path protocol gets one of these (Semiring.result)
+PATH_RESULTS.update(single=Trace, ranked=RankedTrace)

@@ -30,11 +30,8 @@ import math
 import numpy as np
 
 from .. import backend, engine
-from ..paths import RankedTrace, Trace
+from ..paths import path_semiring
 from ..semirings.component_flow import ComponentFlow
-from ..semirings.k_best import KBest
-from ..semirings.log_max_abs import LogMaxAbs
-from ..semirings.max_abs import MaxAbsProduct
 from ..tensor import Tensor, seed_array
 from .groups import describe_grouping, grouping, label, parameter_groups
 from .tables import importance_table, side_by_side
@@ -317,12 +314,11 @@ def _scatter_add(out: np.ndarray, targets: np.ndarray, values, bounds: tuple | N
 
 
 def _backpointer_layout(result) -> str:
-    """How the sweep behind ``result`` keeps its backpointers (``sweep.kept[node]``).
-
-    ``"codes"`` for a :class:`~semirad.paths.RankedTrace` (``LogMaxAbs``,
-    ``KBest``): an array ``(k,) + node.shape`` of codes ``gid * k + rank``; ``"ids"`` for any
-    other :class:`~semirad.paths.Trace` (``sr.trace``): an array of ``node.shape`` holding the global
-    id of the next vertex. Anything else keeps no paths: a ``TypeError``.
+    """How the sweep behind ``result`` keeps its backpointers (``sweep.kept[node]``), read off the
+    path protocol of its semiring: ``"codes"`` where it keeps ``k > 1`` paths per element (``KBest``):
+    ``(k,) + node.shape`` codes ``gid * k + rank``; ``"ids"`` for one path per element
+    (``sr.trace``, ``LogMaxAbs``, whose one rank may lead: ``(1,) + node.shape``): the global id of
+    the next vertex. A semiring that keeps no paths: a ``TypeError`` naming what it lacks.
 
     >>> import semirad as sr
     >>> x = sr.tensor([1.0], requires_grad=True)
@@ -330,27 +326,23 @@ def _backpointer_layout(result) -> str:
     >>> _backpointer_layout(sr.trace(x * 2.0, [x])), _backpointer_layout(k_best)
     ('ids', 'codes')
     """
-    if isinstance(result, RankedTrace):  # a Trace too, with other backpointers: test it first
-        return "codes"
-    if isinstance(result, Trace):
-        return "ids"
-    raise TypeError(
-        f"component importance needs the result of a path-capable semiring (sr.trace, LogMaxAbs, KBest), "
-        f"got {type(result).__name__} of {result.semiring!r}"
-    )
+    semiring = path_semiring(result, "component importance")
+    return "codes" if int(getattr(semiring, "k", 1)) > 1 else "ids"
 
 
-def _backpointers(result):
+def _backpointers(result, what: str = "component importance"):
     """``(k, codes_of)``: the number of ranks and a function giving a node's successor states.
 
     A state is ``gid * k + rank``; ``codes_of(node)`` returns ``(codes, layout)``: for every state
     of the node the state its path continues at (``NO_PATH``: no path, ``END``: the output), as a
     flat array, and the order of its elements: ``None`` for element-major C order (rank-minor),
     ``"F"`` for the Fortran order of the node's shape (``k == 1`` only; what a transposed
-    backpointer array is in memory, so it is read without a copy).
+    backpointer array is in memory, so it is read without a copy). Everything is read through the
+    path protocol: ``semiring.k`` and ``semiring.backpointers(kept)`` (int64, whatever the sweep kept).
     """
-    layout = _backpointer_layout(result)
-    kept, widen = result.sweep.kept, result.semiring.backpointers  # (int64 ids, whatever the sweep kept)
+    semiring = path_semiring(result, what)
+    k = int(getattr(semiring, "k", 1))
+    kept, widen = result.sweep.kept, semiring.backpointers
 
     def flat(ids):
         if ids.flags.c_contiguous or ids.ndim < 2:
@@ -359,31 +351,31 @@ def _backpointers(result):
             return ids.ravel(order="F"), "F"
         return ids.reshape(-1), None
 
-    if layout == "codes":
-        k = int(result.semiring.k)
+    def wrong(node, codes, want):
+        return TypeError(
+            f"{semiring!r} keeps backpointers of shape {codes.shape} for {node.describe()}, where {what} reads "
+            f"{want}: its backpointers(kept) must give one int64 code per path of every element"
+        )
 
-        def codes_of(node):
-            codes = backend.to_numpy(widen(kept[node]))
-            if k == 1:
-                return flat(codes[0])
-            return np.ascontiguousarray(codes.reshape(k, -1).T).reshape(-1), None
+    def codes_of(node):
+        codes = np.asarray(backend.to_numpy(widen(kept[node])))
+        shape = tuple(node.shape)
+        if k == 1:
+            if codes.shape == (1,) + shape:  # the one rank leads (LogMaxAbs)
+                codes = codes[0]
+            if codes.shape != shape:
+                raise wrong(node, codes, f"one next-vertex id per element, shape {shape}")
+            return flat(codes)
+        if codes.shape != (k,) + shape:
+            raise wrong(node, codes, f"k = {k} codes per element, shape {(k,) + shape}")
+        return np.ascontiguousarray(codes.reshape(k, -1).T).reshape(-1), None
 
-        return k, codes_of
-
-    def ids_of(node):
-        ids = backend.to_numpy(widen(kept[node]))
-        if ids.shape != node.shape:
-            raise TypeError(
-                f"{type(result).__name__} keeps backpointers of shape {ids.shape} for {node.describe()}: "
-                "not one next-vertex id per element, which is all component importance can read"
-            )
-        return flat(ids)
-
-    return 1, ids_of
+    return k, codes_of
 
 
 def _kind(result) -> str:
-    """What :func:`component_importance` counted, for ``ComponentImportance.kind``.
+    """What :func:`component_importance` counted, for ``ComponentImportance.kind``: the semiring's
+    ``path_kind`` (the path protocol; its name by default).
 
     >>> import semirad as sr
     >>> x = sr.tensor([1.0], requires_grad=True)
@@ -391,13 +383,7 @@ def _kind(result) -> str:
     ('trace', 'k-best(3)')
     """
     semiring = result.semiring
-    if isinstance(semiring, KBest):
-        return f"k-best({semiring.k})"
-    if isinstance(semiring, LogMaxAbs):
-        return "trace (log)"
-    if isinstance(semiring, MaxAbsProduct):
-        return "trace"
-    return semiring.name
+    return str(getattr(semiring, "path_kind", None) or semiring.name)
 
 
 def _channels(result, params):

@@ -50,7 +50,7 @@ import re
 import numpy as np
 
 from .. import backend, engine
-from ..paths import Trace
+from ..paths import path_semiring
 from ..semirings.path_flow import PathFlow
 from ..tensor import Tensor, seed_array
 from .importance import _backpointers, _kind, _per_source, element_mask
@@ -538,14 +538,13 @@ def path_shares(result, sources, through: dict, elements=None, ranks=None, stric
     >>> s.counts, s.combinations
     ({'mix': 1, 'skip': 1, 'none': 0}, {('mix',): 1, ('skip',): 1})
     """
-    if not isinstance(result, Trace):
-        raise TypeError(
-            f"path_shares needs the result of a path-capable sweep (sr.trace, LogMaxAbs, KBest), got "
-            f"{type(result).__name__} of {getattr(result, 'semiring', None)!r}; for all paths weighted as backprop "
-            "weighs them use backprop_path_shares(output, sources, through)"
-        )
+    try:
+        path_semiring(result, "path_shares")
+    except TypeError as error:
+        raise TypeError(f"{error}; for all paths weighted as backprop weighs them use "
+                        "backprop_path_shares(output, sources, through)") from None  # fmt: skip
     labels, selectors = _labels(through)
-    k, codes_of = _backpointers(result)
+    k, codes_of = _backpointers(result, "path_shares")
     sweep = result.sweep
     order, base = sweep.order, sweep.base
     chosen = _sources(sweep.kept, sources, elements, "path_shares")

@@ -75,6 +75,9 @@ class Ranked(Semiring):
     #: check every vertex for NaN/+inf (ranking silently compares NaN otherwise)
     check_finite = True
     lead_axes = 1  # the k slots
+    #: the path protocol (:class:`~semirad.semirings.Semiring`): ``code`` holds the backpointers
+    #: (kept by an :meth:`enter` of this class's own, compact), ``k`` paths per element
+    path_component = 2
     #: during a sweep (in the copy :meth:`for_sweep` makes): one past the largest element id entered
     #: so far (0 before the output), so that the codes kept at a vertex can be :func:`~semirad.ids.compact`
     _id_bound: int | None = None
@@ -262,6 +265,16 @@ class Ranked(Semiring):
         int64 codes ``gid * k + rank``, ``NO_PATH`` and ``END`` as in :mod:`semirad.ids`: the one
         way to read them (a sweep keeps them as int32 where its codes fit, :func:`semirad.ids.compact`)."""
         return _ids.widen(kept)
+
+    def rank_edges(self, weights):
+        """Parallel edges in the order the sweep ranks the paths through them: an edge of weight 0
+        is no edge; the largest ``log |w|`` (float64) first, ties in slot order.
+
+        >>> Ranked(2).rank_edges([1.0, 0.0, -3.0, 3.0])
+        [-3.0, 3.0, 1.0]
+        """
+        kept = [w for w in weights if w != 0]
+        return sorted(kept, key=lambda w: -float(np.log(np.abs(np.float64(w)))))  # stable: slot order on ties
 
     def enter(self, g, node, base):
         key, sign, code = g

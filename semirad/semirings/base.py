@@ -44,6 +44,16 @@ class Result:
     def __contains__(self, tensor) -> bool:
         return getattr(tensor, "_node", None) in self.sweep.values
 
+    def __getattr__(self, name: str):
+        # only reached for a missing attribute: say why a result has no paths, not just that it has none
+        if name in ("path", "paths", "walk"):
+            semiring = self.__dict__.get("semiring")
+            problem = path_protocol_problem(semiring) if semiring is not None else None
+            if problem is None and name == "paths" and semiring is not None:
+                problem = f"{semiring!r} keeps one path per element (k = 1): use .path(t, index)"
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}: {problem}")
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.semiring!r}, {len(self.sweep.values)} inputs)"
 
@@ -75,8 +85,16 @@ class Semiring:
 
     name = "semiring"
     #: what :meth:`result` makes of a sweep; :mod:`semirad.paths` registers its path-following
-    #: results for the path-capable semirings (the semirings never import it)
+    #: results for the path-capable semirings (the semirings never import it), and a semiring that
+    #: follows the path protocol without naming a class of its own gets one of them (:data:`PATH_RESULTS`)
     result_class: type = Result
+    #: the path protocol (docs/semirings.md, "Paths for your own semiring"): the index, in the value
+    #: tuple, of the component that holds the backpointer ids (``NO_PATH`` where no path, ``END`` in
+    #: the seed). Set, the default :meth:`enter` keeps that component per vertex and re-seeds it with
+    #: the vertex's own element ids; the semiring also defines ``backpointers(kept)``, which decodes
+    #: what was kept (its presence is what makes a semiring path-capable), and ``k`` where it keeps
+    #: ``k`` ranked paths per element (codes ``gid * k + rank``, components of shape ``(k,) + shape``)
+    path_component: int | None = None
     #: axes that every component of a value has before the element axes (KBest's ``k`` slots,
     #: ComponentFlow's channels)
     lead_axes = 0
@@ -86,7 +104,7 @@ class Semiring:
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        cls.has_enter = cls.enter is not Semiring.enter
+        cls.has_enter = cls.enter is not Semiring.enter or cls.path_component is not None
 
     # -- values -------------------------------------------------------------------------------
     def zeros(self, xp, shape: tuple, dtype) -> Any:
@@ -209,18 +227,98 @@ class Semiring:
 
         Returns ``(g_to_propagate, kept)``; ``kept`` (if not None) is stored per node for the
         result (e.g. backpointers). ``base`` is the global id of the node's first element.
+
+        With :attr:`path_component` set (the path protocol) it keeps that component, the ids of
+        where each element's path goes next, and replaces it by the vertex's own ids, ``base +
+        flat index`` (times ``k``, plus the rank, where the semiring keeps ``k`` paths per element),
+        ``NO_PATH`` staying where there is no path; a leaf propagates nothing and keeps its ids.
+        Otherwise it keeps nothing.
         """
-        return g, None
+        c = self.path_component
+        if c is None:
+            return g, None
+        parts = list(g)
+        kept = parts[c]
+        if node.op is None:
+            return g, kept
+        xp = backend.namespace(kept)
+        own = backend.element_ids(xp, base, self.shape(g))
+        k = int(getattr(self, "k", 1))
+        if kept.ndim > own.ndim:  # the rank axis leads
+            own = own[None] * k + xp.arange(kept.shape[0], dtype=np.int64).reshape((-1,) + (1,) * own.ndim)
+        parts[c] = xp.where(kept == backend.NO_PATH, backend.NO_PATH, own)
+        return tuple(parts), kept
+
+    def rank_edges(self, weights: list) -> list:
+        """The path protocol: the weights of the parallel edges between two vertices (one per input
+        slot of an op that takes the same tensor twice, ``x * x``, in slot order) in the order paths
+        take them, best first, leaving out any that is no edge. A path from one vertex to the other
+        takes the first; with ``k`` paths per element, the ``j``-th of an element's paths to name
+        the same successor (code) takes the ``j``-th. Default, MaxAbsProduct's rule: the largest
+        ``|w|`` first, ties in slot order, weight-0 edges kept.
+
+        >>> Semiring().rank_edges([1.0, -3.0, 0.0, 3.0])
+        [-3.0, 3.0, 1.0, 0.0]
+        """
+        return sorted(weights, key=lambda w: -abs(w))
+
+    @property
+    def path_kind(self) -> str:
+        """The path protocol: what ``component_importance`` and ``path_shares`` report as the kind of
+        paths they counted (``ComponentImportance.kind``): the name, with ``k`` where it is above 1."""
+        k = int(getattr(self, "k", 1))
+        return self.name if k == 1 else f"{self.name}({k})"
 
     def result(self, sweep) -> Result:
-        """Wrap a finished sweep into the object ``sr.backward`` returns: a :attr:`result_class`."""
-        return self.result_class(sweep)
+        """Wrap a finished sweep into the object ``sr.backward`` returns: a :attr:`result_class`, or
+        for a semiring that follows the path protocol (:func:`path_protocol_problem`) and names no
+        class of its own, the path-following result :mod:`semirad.paths` registered
+        (:data:`PATH_RESULTS`: ``.path``, ``.walk``, and ``.paths`` where ``k > 1``)."""
+        cls = self.result_class
+        if cls is Result and hasattr(self, "backpointers") and PATH_RESULTS and path_protocol_problem(self) is None:
+            cls = PATH_RESULTS["ranked" if int(getattr(self, "k", 1)) > 1 else "single"]
+        return cls(sweep)
 
     def _missing(self, what: str) -> NotImplementedError:
         return NotImplementedError(f"semiring {self.name!r} does not implement {what}()")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
+
+
+#: the path-following results of :mod:`semirad.paths`, registered there (the semirings never import
+#: it): ``"single"`` for one path per element, ``"ranked"`` for ``k > 1``
+PATH_RESULTS: dict = {}
+
+
+def path_protocol_problem(semiring) -> str | None:
+    """``None`` if ``semiring`` follows the path protocol (docs/semirings.md, "Paths for your own
+    semiring"), else what it lacks, in words: a ``backpointers(kept)`` method, a positive int ``k``
+    (where it is set), and something that keeps backpointers per vertex (:attr:`Semiring.path_component`
+    or an :meth:`Semiring.enter` of its own).
+
+    >>> import semirad as sr
+    >>> path_protocol_problem(sr.semirings.KBest(2)) is None
+    True
+    >>> print(path_protocol_problem(sr.semirings.SumProduct()))   # doctest: +ELLIPSIS
+    SumProduct() keeps no paths: it has no backpointers(kept) method...
+    """
+    who = repr(semiring)
+    if not callable(getattr(semiring, "backpointers", None)):
+        return (
+            f"{who} keeps no paths: it has no backpointers(kept) method (the path protocol, docs/semirings.md "
+            '"Paths for your own semiring": name the value component holding backpointer ids in path_component, '
+            "and decode what a vertex kept in backpointers(kept))"
+        )
+    k = getattr(semiring, "k", 1)
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        return f"{who} has k = {k!r}: the number of paths it keeps per element must be a positive int"
+    if getattr(semiring, "path_component", None) is None and not getattr(semiring, "has_enter", False):
+        return (
+            f"{who} has backpointers() but keeps nothing per vertex: set path_component to the index of the value "
+            "component holding the backpointer ids (the default enter keeps it), or override enter"
+        )
+    return None
 
 
 def check_finite(xp, values, node) -> None:

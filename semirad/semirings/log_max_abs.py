@@ -30,6 +30,7 @@ class LogMaxAbs(Ranked):
     """
 
     name = "log-max-abs"
+    path_kind = "trace (log)"  # the best paths, as a trace's
 
     def __init__(self):
         super().__init__(1, log_domain=True)

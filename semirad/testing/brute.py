@@ -20,7 +20,7 @@ import numpy as np
 
 from .. import backend, engine
 from ..semirings import SumProduct
-from ..semirings.base import Semiring
+from ..semirings.base import Semiring, path_protocol_problem
 from ..tensor import Tensor, tensor
 from .oracle import Reach, zero_partial_convention
 
@@ -302,9 +302,11 @@ def check_paths(result, *, rtol: float = 1e-12, max_elements: int | None = None)
     2
     """
     if not hasattr(result, "path"):
+        semiring = getattr(result, "semiring", None)
+        problem = path_protocol_problem(semiring) if semiring is not None else None
         raise TypeError(
             f"check_paths needs the result of a path-capable semiring (one whose result has .path), got "
-            f"{type(result).__name__}"
+            f"{type(result).__name__}" + (f": {problem}" if problem else "")
         )
     sweep = result.sweep
     S = sweep.semiring

@@ -284,7 +284,7 @@ def check_backpointers(result, y: Tensor, xs: Sequence[Tensor], jac: list, g, rt
     g = np.asarray(g, dtype=np.float64).reshape(-1)
     for k, (x, J) in enumerate(zip(xs, jac, strict=True)):
         value = np.asarray(backend.to_numpy(result[x]), dtype=np.float64).reshape(-1)
-        kept = np.asarray(backend.to_numpy(result.sweep.kept[x._node])).reshape(-1)
+        kept = np.asarray(backend.to_numpy(result.semiring.backpointers(result.sweep.kept[x._node]))).reshape(-1)
         for i in np.flatnonzero(value):
             node, flat = result.sweep.locate(int(kept[i]))
             assert node is y._node, f"input {k} element {i}: backpointer names {node!r}, not the op's output"

@@ -37,6 +37,10 @@ class MaxAbsProduct(Semiring):
     """
 
     name = "max-abs-product"
+    #: the path protocol (:class:`~semirad.semirings.Semiring`): ``ids`` holds the backpointers (this
+    #: class keeps them in an :meth:`enter` of its own, compact); paths counted are reported as a trace
+    path_component = 1
+    path_kind = "trace"
     #: check every vertex for NaN/inf (a trace silently compares NaN otherwise)
     check_finite = True
     #: during a sweep (in the copy :meth:`for_sweep` makes): id -> weakref of values proven finite
