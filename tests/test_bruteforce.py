@@ -100,7 +100,8 @@ class Graph:
             val, w = np.exp(x), np.exp(x)
         elif kind == "sigmoid":
             s = 1.0 / (1.0 + np.exp(-x))
-            val, w = s, s * (1.0 - s)
+            e = np.exp(-np.abs(x))  # s (1 - s) cancels for large x: e / (1 + e)^2 is the same partial, exact
+            val, w = s, e / (1.0 + e) ** 2
         else:
             raise AssertionError(kind)
         out = self._new(kind, val, getattr(a.tensor, kind)())
