@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from . import kernels, semirings
 from .api import backward, grad, trace
+from .compile import compile as compile  # noqa: A004 (docs/compile.md; not in __all__: a star import keeps the builtin)
 from .engine import component, no_grad
 from .forward import jacobian, jvp
 from .kernels import get_num_threads, set_num_threads

@@ -22,6 +22,7 @@ import json
 import math
 import os
 import secrets
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -47,6 +48,7 @@ __all__ = [
     "ResultsFileError",
     "DatasetChangedError",
     "ResultsFileBusyError",
+    "Moments",
 ]
 
 _FORMAT = "semirad.analysis.over_dataset/2"
@@ -151,6 +153,17 @@ class DatasetImportance:
         {'a': 0.125, 'b': 0.125}
         """
         return {c: float(v.std()) for c, v in self.shares(kind).items()}
+
+    def moments(self, kind: str = "trace") -> dict:
+        """``{component: Moments}`` of each component's share over the samples: counts, means and
+        standard deviations that merge exactly with another run's (:meth:`Moments.merge`, e.g. two
+        halves of a data set traced on two machines).
+
+        >>> m = _example().moments()["a"]
+        >>> m.count, m.mean, m.std
+        (2, 0.625, 0.125)
+        """
+        return {c: Moments.of(v) for c, v in self.shares(kind).items()}
 
     def pooled(self, kind: str = "trace") -> ComponentImportance:
         """All samples' counts added up (shares weighted by each sample's number of edges).
@@ -370,6 +383,10 @@ def over_dataset(
     progress: bool | str = True,
     desc: str = "tracing",
     shares: Any = None,
+    executor: Any = None,
+    compile: bool | None = None,  # noqa: A002 (the name of sr.compile)
+    in_flight: int | None = None,
+    chunk: int | None = None,
 ) -> DatasetImportance:
     """Trace ``model_fn(batch)`` for every item of ``batches`` and aggregate component importance.
 
@@ -399,8 +416,24 @@ def over_dataset(
     same file raises :class:`ResultsFileBusyError`. ``limit`` stops after that many new samples
     (the result is then marked incomplete).
 
+    ``executor`` runs the samples in parallel: a ``concurrent.futures.Executor`` (a
+    ``ProcessPoolExecutor``: ``model_fn`` and ``params`` must pickle, so a module-level function
+    or a ``functools.partial``; a ``ThreadPoolExecutor``) or a Dask ``distributed.Client``
+    (``pip install semirad[dask]``). Each sample's row comes back to this process, which writes it
+    to ``path`` as soon as it arrives (so a killed worker or driver loses only the samples in
+    flight, at most ``in_flight``: default 4 per worker) and computes the statistics from the rows:
+    the same numbers as a serial run. A task is ``chunk`` samples (default: about 4 tasks per worker
+    and at most 16 samples; 1 when ``batches`` has no ``len``), whose rows come back together; at
+    most ``in_flight`` tasks are submitted at a time (default 2 per worker). The first error in a
+    sample (or a lost worker) stops the run after the rows already computed are written (those of
+    the failing task's samples before the error included), and is raised. ``compile`` (default: on with an
+    executor) has each worker record ``model_fn``'s graph once per batch signature
+    (:func:`semirad.compile`, ``unique=False``) and replay it for its samples; a batch must then be
+    an array, a number, or a tuple/list of them, and ``model_fn`` must not branch on the data
+    (docs/compile.md). With ``compile=None`` a model that cannot be compiled runs eagerly.
+
     Returns a :class:`DatasetImportance`: ``table()`` (mean ± std), ``sample_table()``,
-    ``mean()``, ``std()``, ``records()``, ``rows``.
+    ``mean()``, ``std()``, ``moments()``, ``records()``, ``rows``.
 
     >>> import tempfile
     >>> import semirad as sr
@@ -432,8 +465,11 @@ def over_dataset(
     count = len(batches) if hasattr(batches, "__len__") else None
     checkpoint = None if path is None else _Checkpoint(Path(path), config, count, resume)
     try:
+        work = _Work(model_fn, params, semiring, group, backprop, shares,
+                     (executor is not None) if compile is None else compile, compile is None)  # fmt: skip
         rows, complete, first_batch_digest = _trace_all(
-            model_fn, batches, params, semiring, group, backprop, limit, progress, desc, checkpoint, shares
+            model_fn, batches, params, semiring, group, backprop, limit, progress, desc, checkpoint, shares,
+            executor=executor, work=work, in_flight=in_flight, chunk=chunk,
         )
     finally:
         if checkpoint is not None:
@@ -456,8 +492,14 @@ def _trace_all(
     desc: str,
     checkpoint: _Checkpoint | None,
     shares: Any = None,
+    executor: Any = None,
+    work: _Work | None = None,
+    in_flight: int | None = None,
+    chunk: int | None = None,
 ) -> tuple:
     """The loop of :func:`over_dataset`: ``(rows, complete, the first batch's hash)``."""
+    if executor is not None:
+        return _trace_parallel(batches, limit, progress, desc, checkpoint, executor, work, in_flight, chunk)
     rows: list = [] if checkpoint is None else list(checkpoint.rows)
     first_batch_digest = None
     done = {r["index"] for r in rows}
@@ -481,8 +523,11 @@ def _trace_all(
                 break
             if checkpoint is not None:
                 checkpoint.check_index(i)
-            loss = model_fn(batch)
-            rows.append(_row(i, loss, params, semiring, group, backprop, shares))
+            if work is not None and work.compile:
+                rows.append(_row(i, work.loss(batch), params, semiring, group, backprop, shares))
+            else:
+                loss = model_fn(batch)
+                rows.append(_row(i, loss, params, semiring, group, backprop, shares))
             new += 1
             if checkpoint is not None:
                 checkpoint.append(rows[-1])
@@ -502,6 +547,302 @@ def _trace_all(
             where = f"; partial results in {checkpoint.path} (call again to resume)" if checkpoint is not None else ""
             print(f"\ninterrupted after {len(rows)} samples{where}")
     return rows, complete, first_batch_digest
+
+
+# -- parallel runs (executor=...) and compiled graphs (compile=...) -------------------------------------
+
+#: the work of the runs this process takes part in, by token: a worker keeps the first copy it
+#: receives (its tensors are those of its compiled graphs) and its graphs, one per batch signature
+_WORKERS: dict = {}
+_WORKERS_LOCK = threading.Lock()
+_WORKERS_KEPT = 8  # runs remembered per process (the oldest is forgotten first)
+
+
+class _Work:
+    """What every sample of one run needs, shipped to the workers (pickled once per task by a
+    ``concurrent.futures`` pool, once per worker by Dask's ``scatter``)."""
+
+    def __init__(self, model_fn, params, semiring, group, backprop: bool, shares, compile: bool, optional: bool):  # noqa: A002
+        self.model_fn, self.params, self.semiring, self.group = model_fn, params, semiring, group
+        self.backprop, self.shares = backprop, shares
+        callable_shares = shares is not None and (
+            callable(shares) or callable(shares.get("sources")) or callable(shares.get("elements"))
+        )  # (they read what model_fn made: a replay does not run model_fn)
+        if compile and callable_shares and not optional:
+            raise ValueError(
+                "over_dataset: compile=True with shares whose sources or elements are callables (they read "
+                "tensors that model_fn makes; a replayed graph does not run model_fn)"
+            )
+        self.compile = bool(compile) and not callable_shares
+        self.optional = optional
+        self.token = secrets.token_hex(16)
+        self.graphs: dict = {}
+        self.lock = threading.Lock()
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["graphs"], state["lock"] = {}, None
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.lock = threading.Lock()
+
+    def loss(self, batch):
+        """``model_fn(batch)``, replayed from this worker's compiled graph where there is one."""
+        if not self.compile:
+            return self.model_fn(batch)
+        flat = _flatten(batch)
+        if flat is None:
+            if self.optional:
+                return self.model_fn(batch)
+            raise TypeError(f"over_dataset(compile=True): a batch must be an array, a number or a tuple/list of "
+                            f"them to be replayed, got {type(batch).__name__}")  # fmt: skip
+        kind, arrays = flat
+        key = (kind, tuple((a.shape, a.dtype.str) for a in arrays))
+        graph = self.graphs.get(key, False)
+        if graph is False:
+            with self.lock:
+                graph = self.graphs.get(key, False)
+                if graph is False:
+                    graph = self._compile(kind, arrays)
+                    self.graphs[key] = graph
+        if graph is None:
+            return self.model_fn(batch)
+        return graph(*arrays)
+
+    def _compile(self, kind, arrays: list):
+        from ..compile import compile as compile_graph
+
+        model_fn = self.model_fn
+
+        def replayed(*xs):
+            return model_fn(_unflatten(kind, xs))
+
+        try:
+            return compile_graph(replayed, *arrays, unique=False)
+        except Exception:
+            if self.optional:
+                return None  # (compile=None: this model runs eagerly)
+            raise
+
+
+def _flatten(batch):
+    """``(kind, arrays)`` of a batch made of arrays and numbers, None for anything else."""
+    if isinstance(batch, Tensor):
+        return "tensor", [batch.data]
+    if backend.is_array(batch) or isinstance(batch, (int, float, np.generic)) and not isinstance(batch, bool):
+        return ("array" if backend.is_array(batch) else type(batch).__name__), [np.asarray(batch)]
+    if isinstance(batch, (tuple, list)) and batch:
+        parts = [_flatten(b) for b in batch]
+        if any(p is None or p[0] in ("tuple", "list") for p in parts):
+            return None
+        return (type(batch).__name__, tuple(p[0] for p in parts)), [p[1][0] for p in parts]
+    return None
+
+
+def _unflatten(kind, xs: tuple):
+    """The batch ``model_fn`` sees in a compiled graph: tensors where the batch had arrays or numbers."""
+    if isinstance(kind, tuple):
+        items = [x for x in xs]
+        return tuple(items) if kind[0] == "tuple" else items
+    return xs[0]
+
+
+def _local_work(work: _Work) -> _Work:
+    """This process's copy of the run's work (the first received; later copies are the same run)."""
+    with _WORKERS_LOCK:
+        mine = _WORKERS.get(work.token)
+        if mine is None:
+            mine = _WORKERS[work.token] = work
+            while len(_WORKERS) > _WORKERS_KEPT:
+                _WORKERS.pop(next(iter(_WORKERS)))
+        return mine
+
+
+def _run_sample(work: _Work, index: int, batch) -> dict:
+    """One sample's row."""
+    work = _local_work(work)
+    loss = work.loss(batch)
+    return _row(index, loss, work.params, work.semiring, work.group, work.backprop, work.shares)
+
+
+def _run_samples(work: _Work, items: list) -> tuple:
+    """What a worker runs: ``(rows, None)`` for ``[(index, batch), ...]``, or ``(the rows before
+    the failing sample, the error)``."""
+    rows: list = []
+    for index, batch in items:
+        try:
+            rows.append(_run_sample(work, index, batch))
+        except Exception as error:  # (handed back: the driver writes the rows done, then raises it)
+            return rows, error
+    return rows, None
+
+
+def _is_dask_client(executor) -> bool:
+    return type(executor).__module__.split(".")[0] == "distributed" and hasattr(executor, "scatter")
+
+
+def _trace_parallel(batches, limit, progress, desc, checkpoint, executor, work: _Work, in_flight, chunk) -> tuple:
+    """:func:`_trace_all` on an executor: tasks of ``chunk`` samples, at most ``in_flight`` of them
+    submitted at a time, each row written (and counted) as it arrives, in any order."""
+    rows: list = [] if checkpoint is None else list(checkpoint.rows)
+    done = {r["index"] for r in rows}
+    total = len(batches) if hasattr(batches, "__len__") else None
+    bar = progress_bar(total, desc, enable=bool(progress), backend=progress if isinstance(progress, str) else "auto")
+    if done:
+        bar.update(len(done))
+    dask = _is_dask_client(executor)
+    if dask:
+        import distributed
+
+        workers = max(1, len(executor.scheduler_info().get("workers", {})))
+        shipped = executor.scatter(work, broadcast=True, hash=False)
+        waiter = distributed.wait
+
+        def submit(items):
+            return executor.submit(_run_samples, shipped, items, pure=False)
+    else:
+        import concurrent.futures as cf
+
+        workers = getattr(executor, "_max_workers", None) or os.cpu_count() or 2
+        waiter = cf.wait
+
+        def submit(items):
+            return executor.submit(_run_samples, work, items)
+
+    window = in_flight if in_flight is not None else 2 * workers
+    if chunk is None:
+        chunk = 1 if total is None else max(1, min(16, (total - len(done)) // (4 * workers)))
+    items: list = []
+    first_batch_digest = None
+    pending: set = set()
+    complete, new, failure = True, 0, None
+
+    def collect(finished) -> None:
+        nonlocal failure
+        for future in finished:
+            error = future.exception()
+            if error is not None:
+                failure = failure or error
+                continue
+            done_rows, error = future.result()
+            for row in done_rows:
+                rows.append(row)
+                if checkpoint is not None:
+                    checkpoint.append(row)
+                bar.update()
+                bar.set_postfix(loss=row["loss"])
+            if error is not None:
+                failure = failure or error
+
+    try:
+        for i, batch in enumerate(batches):
+            if i == 0:
+                first_batch_digest = _batch_digest(batch)
+                if checkpoint is not None:
+                    checkpoint.start(first_batch_digest)
+            if i in done:
+                continue
+            if limit is not None and new >= limit:
+                complete = False
+                break
+            if checkpoint is not None:
+                checkpoint.check_index(i)
+            items.append((i, batch))
+            new += 1
+            if len(items) < chunk:
+                continue
+            while len(pending) >= window and failure is None:
+                finished, pending = _wait_first(waiter, pending, dask)
+                collect(finished)
+            if failure is not None:
+                break
+            pending.add(submit(items))
+            items = []
+        if items and failure is None:
+            pending.add(submit(items))
+        while pending:
+            finished, pending = _wait_first(waiter, pending, dask)
+            collect(finished)
+        if failure is not None:
+            raise failure
+        if checkpoint is not None:
+            if not checkpoint.started:
+                checkpoint.start(None)
+            if complete:
+                checkpoint.finish(len(rows))
+    except BaseException:
+        for future in pending:
+            future.cancel()
+        raise
+    finally:
+        bar.close()
+        with _WORKERS_LOCK:  # (a thread pool's workers share this process's copy)
+            _WORKERS.pop(work.token, None)
+    return rows, complete, first_batch_digest
+
+
+def _wait_first(waiter, pending: set, dask: bool) -> tuple:
+    """``(finished, still pending)`` once at least one future of ``pending`` is done."""
+    if dask:
+        result = waiter(list(pending), return_when="FIRST_COMPLETED")
+    else:
+        result = waiter(pending, return_when="FIRST_COMPLETED")
+    finished = set(result.done)
+    return finished, set(pending) - finished
+
+
+# -- statistics merged exactly (Chan et al.'s parallel formulas) ---------------------------------------
+
+
+@dataclass
+class Moments:
+    """Count, mean and sum of squared deviations (``m2``) of a sample of numbers; two merge
+    exactly, in any grouping, with the parallel formulas of Chan, Golub and LeVeque (1979):
+    ``merge`` of the moments of two parts gives the moments of their union without the numbers.
+
+    >>> a, b = Moments.of([1.0, 2.0]), Moments.of([4.0])
+    >>> m = a.merge(b)
+    >>> m.count, m.mean, round(m.std, 6), Moments.of([1.0, 2.0, 4.0]).std == m.std
+    (3, 2.3333333333333335, 1.247219, True)
+    """
+
+    count: int = 0
+    mean: float = 0.0
+    m2: float = 0.0
+
+    @classmethod
+    def of(cls, values) -> Moments:
+        """The moments of ``values`` (Welford's one-pass update, as a merge of one number at a time)."""
+        out = cls()
+        for v in values:
+            out = out.merge(cls(1, float(v), 0.0))
+        return out
+
+    def merge(self, other: Moments) -> Moments:
+        """The moments of both parts together (Chan et al.)."""
+        n = self.count + other.count
+        if n == 0:
+            return Moments()
+        if other.count == 0:
+            return Moments(self.count, self.mean, self.m2)
+        if self.count == 0:
+            return Moments(other.count, other.mean, other.m2)
+        delta = other.mean - self.mean
+        mean = self.mean + delta * other.count / n
+        m2 = self.m2 + other.m2 + delta * delta * self.count * other.count / n
+        return Moments(n, mean, m2)
+
+    @property
+    def var(self) -> float:
+        """Population variance (``ddof=0``); NaN for no numbers."""
+        return self.m2 / self.count if self.count else float("nan")
+
+    @property
+    def std(self) -> float:
+        """Population standard deviation (``ddof=0``), as :meth:`DatasetImportance.std`."""
+        return math.sqrt(self.var) if self.count else float("nan")
 
 
 def _row(index: int, loss, params, semiring, group, backprop: bool, shares: Any = None) -> dict:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from .. import backend, engine
@@ -162,11 +164,28 @@ def apply(op: Op, *inputs, **params):
     else:
         t._node = None
     t._name = None
+    if _tracing:  # sr.compile is recording a replay program somewhere (semirad/compile.py)
+        _trace(op, inputs, params, ctx, t)
     return t
 
 
 _new = object.__new__
 _record = engine.record
+
+
+#: one entry per ``sr.compile`` tracing open in any thread: while it is empty (always, outside a
+#: compile) the hot path reads only this list. A list, as ``engine._open_components``: ``append``
+#: and ``pop`` are atomic. Each thread's recorder is in ``_tracer.recorder``.
+_tracing: list = []
+_tracer = threading.local()
+
+
+def _trace(op, inputs: tuple, params: dict, ctx, out) -> None:
+    """The hook of :func:`apply` for ``sr.compile``: hands every op applied in this thread (recorded
+    or not) to the thread's recorder, if one is open."""
+    recorder = getattr(_tracer, "recorder", None)
+    if recorder is not None:
+        recorder(op, inputs, params, ctx, out)
 
 
 def unbroadcast(S, g, shape: tuple):
