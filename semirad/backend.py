@@ -23,14 +23,65 @@ except Exception:  # ImportError, or a broken CUDA install
 def namespace(*arrays):
     """The array module (numpy or cupy) that holds ``arrays``.
 
+    Arrays of two devices (a cupy array with a numpy array of one or more dimensions, or cupy
+    arrays of two GPUs) are a :class:`DeviceError` naming each array's shape and device: the one
+    place every op resolves its arrays' module (numbers and 0-d numpy arrays go with any device,
+    as PyTorch's CPU scalars do).
+
     >>> namespace(np.zeros(2)) is np
     True
     """
     if cupy is not None:
+        found = None
         for a in arrays:
             if isinstance(a, cupy.ndarray):
-                return cupy
+                if found is None:
+                    found = a
+                elif a.device.id != found.device.id:
+                    raise DeviceError(_mixed_message(arrays))
+        if found is not None:
+            for a in arrays:
+                if isinstance(a, np.ndarray) and not isinstance(a, cupy.ndarray) and a.ndim:
+                    raise DeviceError(_mixed_message(arrays))
+            return cupy
     return np
+
+
+class DeviceError(ValueError):
+    """Arrays of different devices met in one op (the message names each array's shape and device),
+    or a device that is not there."""
+
+
+def _mixed_message(arrays) -> str:
+    """What :func:`namespace` says about arrays of two devices: the op and its input tensors' names
+    where it was called from :func:`semirad.ops.core.apply` (found on the error path only)."""
+    op, inputs = _calling_op()
+    names = [getattr(x, "name", None) for x in inputs] if inputs is not None and len(inputs) == len(arrays) else []
+    parts = []
+    for i, a in enumerate(arrays):
+        if is_array(a):
+            name = f" {names[i]!r}" if i < len(names) and names[i] else ""
+            parts.append(f"input {i}{name} of shape {tuple(a.shape)} on {device_of(a)}")
+    where = f"{op}: " if op else ""
+    return (
+        f"{where}expected all inputs on one device, got " + ", ".join(parts)
+        + " (move tensors with .to(device), .cuda() or .cpu(), modules with .to(device))"
+    )
+
+
+def _calling_op():
+    """``(op name, inputs)`` of the :func:`semirad.ops.core.apply` call that asked, else ``(None, None)``."""
+    import sys
+
+    frame = sys._getframe(2)
+    for _ in range(4):
+        if frame is None:
+            break
+        if frame.f_code.co_name == "apply" and frame.f_globals.get("__name__") == "semirad.ops.core":
+            op = frame.f_locals.get("op")
+            return getattr(op, "name", None), frame.f_locals.get("inputs")
+        frame = frame.f_back
+    return None, None
 
 
 def is_array(x) -> bool:
@@ -43,6 +94,108 @@ def to_numpy(a) -> np.ndarray:
     if cupy is not None and isinstance(a, cupy.ndarray):
         return cupy.asnumpy(a)
     return np.asarray(a)
+
+
+# -- devices ---------------------------------------------------------------------------------------
+class Device:
+    """Where an array lives, as PyTorch's ``torch.device``: ``Device("cpu")``, ``Device("cuda:1")``,
+    ``Device("cuda", 1)``. ``"cuda"`` alone means cupy's current device when an array is moved there.
+    Equal to its string form (``Device("cuda:0") == "cuda:0"``); an index-less ``"cuda"`` equals
+    any ``cuda`` device.
+
+    >>> d = Device("cuda:1")
+    >>> d.type, d.index, str(d), d == "cuda:1", Device("cpu") == "cpu", Device("cuda") == d
+    ('cuda', 1, 'cuda:1', True, True, True)
+    """
+
+    __slots__ = ("type", "index")
+
+    def __init__(self, spec, index: int | None = None):
+        if isinstance(spec, Device):
+            spec, index = spec.type, spec.index if index is None else index
+        elif not isinstance(spec, str):  # a torch.device: its type and index
+            spec, index = getattr(spec, "type", spec), getattr(spec, "index", None) if index is None else index
+            if not isinstance(spec, str):
+                raise TypeError(f"a device is a string such as 'cpu' or 'cuda:0', got {type(spec).__name__}")
+        kind, _, number = spec.strip().partition(":")
+        if number:
+            if index is not None or not number.isdigit():
+                raise ValueError(f"invalid device {spec!r} (expected 'cpu', 'cuda' or 'cuda:N')")
+            index = int(number)
+        if kind not in ("cpu", "cuda"):
+            raise ValueError(f"unknown device {spec!r} (semirad runs on 'cpu' (numpy) and 'cuda' / 'cuda:N' (cupy))")
+        if kind == "cpu" and index not in (None, 0):
+            raise ValueError(f"invalid device {spec!r}: the CPU has no index but 0")
+        if index is not None and index < 0:
+            raise ValueError(f"invalid device index {index}")
+        self.type = kind
+        self.index = None if kind == "cpu" else index
+
+    def __str__(self) -> str:
+        return self.type if self.index is None else f"{self.type}:{self.index}"
+
+    def __repr__(self) -> str:
+        return f"device(type={self.type!r}" + ("" if self.index is None else f", index={self.index}") + ")"
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, Device):
+            try:
+                other = Device(other)
+            except (TypeError, ValueError):
+                return NotImplemented
+        if self.type != other.type:
+            return False
+        return self.index is None or other.index is None or self.index == other.index
+
+    def __hash__(self) -> int:
+        return hash(self.type)
+
+
+CPU = Device("cpu")
+
+
+def device_of(a) -> Device:
+    """The :class:`Device` of an array: ``cpu`` for numpy, ``cuda:N`` for a cupy array on GPU ``N``.
+
+    >>> device_of(np.zeros(2))
+    device(type='cpu')
+    """
+    if cupy is not None and isinstance(a, cupy.ndarray):
+        return Device("cuda", int(a.device.id))
+    return CPU
+
+
+def to_device(a, device):
+    """``a`` on ``device`` (a :class:`Device` or its string): itself where it is there already, else
+    a copy (host to GPU, GPU to host, or GPU to GPU).
+
+    >>> a = np.zeros(2)
+    >>> to_device(a, "cpu") is a
+    True
+    """
+    device = Device(device)
+    if device.type == "cpu":
+        return to_numpy(a)
+    cp = _require_cupy(device)
+    index = device.index if device.index is not None else int(cp.cuda.runtime.getDevice())
+    if isinstance(a, cp.ndarray) and int(a.device.id) == index:
+        return a
+    with cp.cuda.Device(index):
+        if isinstance(a, cp.ndarray):
+            return a.copy()  # cupy copies onto the current device
+        return cp.asarray(a)
+
+
+def _require_cupy(device):
+    if cupy is None:
+        raise DeviceError(
+            f"unknown device {str(device)!r} here: it needs cupy and a CUDA GPU, and cupy is not available "
+            "(pip install semirad[cuda] on a machine with CUDA 12); use 'cpu'"
+        )
+    count = cupy.cuda.runtime.getDeviceCount()
+    if device.index is not None and device.index >= count:
+        raise DeviceError(f"unknown device {str(device)!r}: cupy sees {count} CUDA device(s)")
+    return cupy
 
 
 def element_ids(xp, base: int, shape: tuple) -> object:

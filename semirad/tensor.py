@@ -39,11 +39,14 @@ class Tensor:
     __slots__ = ("_data", "_node", "_name", "__weakref__")
     __array_ufunc__ = None  # numpy defers to our reflected operators: ndarray * Tensor -> Tensor
 
-    def __init__(self, data: Any, requires_grad: bool = False, name: str | None = None, dtype=None):
+    def __init__(self, data: Any, requires_grad: bool = False, name: str | None = None, dtype=None, device=None):
         if isinstance(data, Tensor):
             data = data.data
         xp = backend.namespace(data) if backend.is_array(data) else np
-        self._data = freeze(xp.array(data, dtype=dtype))  # a copy, as torch.tensor
+        data = xp.array(data, dtype=dtype)  # a copy, as torch.tensor
+        if device is not None:
+            data = backend.to_device(data, device)
+        self._data = freeze(data)
         self._node = None
         self._name = name
         if requires_grad:
@@ -84,6 +87,18 @@ class Tensor:
         self._data = freeze(array)
 
     shape = property(lambda self: tuple(self._data.shape), doc="The array's shape.")
+
+    @property
+    def device(self) -> backend.Device:
+        """Where the data lives: ``device(type='cpu')`` for a numpy array, ``cuda:N`` for a cupy array
+        on GPU ``N`` (a :class:`semirad.backend.Device`, equal to its string).
+
+        >>> import semirad as sr
+        >>> sr.tensor([1.0]).device, sr.tensor([1.0]).device == "cpu"
+        (device(type='cpu'), True)
+        """
+        return backend.device_of(self._data)
+
     ndim = property(lambda self: self._data.ndim, doc="Number of axes.")
     dtype = property(lambda self: self._data.dtype, doc="The array's dtype.")
 
@@ -201,29 +216,68 @@ class Tensor:
         return self
 
     def to(self, *args, dtype=None, device=None, copy: bool = False, non_blocking: bool = False) -> Tensor:
-        """The tensor with another dtype, as PyTorch's ``to(dtype)`` / ``to(other)`` /
-        ``to(device, dtype)``: a floating-point cast is recorded (gradients flow back through it),
-        an integer or bool one is a constant. ``torch`` dtypes are taken by name. The only device is
-        ``"cpu"`` (any other is a ``ValueError``); without a change (and ``copy=False``) it returns
-        the tensor itself.
+        """The tensor with another dtype or on another device, as PyTorch's ``to(dtype)`` /
+        ``to(other)`` / ``to(device, dtype)``: a floating-point cast is recorded (gradients flow back
+        through it), an integer or bool one is a constant. ``torch`` dtypes are taken by name.
+        Devices are ``"cpu"`` (numpy), ``"cuda"`` (cupy's current GPU) and ``"cuda:N"``
+        (:class:`semirad.backend.Device`); ``to(other)`` takes ``other``'s dtype and device. A move
+        copies the data: a leaf becomes a new leaf with the same name and ``requires_grad`` (move
+        parameters and inputs before the forward); a tensor made by a recorded op can't move, since
+        a sweep runs on one device. Without a change (and ``copy=False``) it returns the tensor itself.
 
         >>> import semirad as sr
         >>> x = sr.tensor([1.0, 2.0], requires_grad=True)
         >>> x.to(np.float32).dtype, x.to("cpu") is x, x.to("cpu", "float16").dtype
         (dtype('float32'), True, dtype('float16'))
         """
-        for arg in args:
-            if isinstance(arg, Tensor):
-                dtype = arg.dtype if dtype is None else dtype
-            elif _is_device(arg):
-                device = arg
-            else:
-                dtype = arg
-        if device is not None and str(device).split(":")[0] != "cpu":
-            raise ValueError(f"Tensor.to: unknown device {str(device)!r} (the only device here is 'cpu')")
-        if dtype is None or (M.as_dtype(dtype) == self.dtype and not copy):
-            return M.clone(self) if copy else self
-        return M.astype(self, dtype)
+        dtype, device = to_arguments(args, dtype, device)
+        out = self
+        if device is not None and backend.Device(device) != self.device:
+            out = self._moved(backend.Device(device))
+            copy = False
+        if dtype is None or (M.as_dtype(dtype) == out.dtype and not copy):
+            return M.clone(out) if copy else out
+        return M.astype(out, dtype)
+
+    def _moved(self, device) -> Tensor:
+        """A copy of this leaf on ``device``: a new leaf with the same name, ``requires_grad`` and
+        subclass (an ``nn.Parameter`` stays one)."""
+        if not self.is_leaf:
+            raise RuntimeError(
+                f"Tensor.to({str(device)!r}): a tensor made by a recorded op ({self._node.describe()}, on "
+                f"{self.device}) can't move between devices, since a sweep runs on one device: move the "
+                "leaves (parameters, inputs) before the forward, or move t.detach()"
+            )
+        t = _new(type(self))
+        t._data = freeze(backend.to_device(self._data, device))
+        t._node = None
+        t._name = self._name
+        state = getattr(self, "__dict__", None)
+        if state:
+            t.__dict__.update(state)
+        if self.requires_grad:
+            t.requires_grad = True
+            t.name = self.name
+        return t
+
+    def cpu(self) -> Tensor:
+        """The tensor on the host (numpy), as PyTorch's ``cpu()``: itself where it is there already.
+
+        >>> import semirad as sr
+        >>> x = sr.tensor([1.0])
+        >>> x.cpu() is x
+        True
+        """
+        return self.to("cpu")
+
+    def cuda(self, device=None) -> Tensor:
+        """The tensor on GPU ``device`` (an index or ``"cuda:N"``; cupy's current GPU when None), as
+        PyTorch's ``cuda()``; see :meth:`to`."""
+        if device is None:
+            device = "cuda"
+        elif isinstance(device, int):
+            device = f"cuda:{device}"
+        return self.to(device)
 
     def float(self) -> Tensor:
         """Cast to float32 (recorded, as PyTorch's ``float()``); see :meth:`to`.
@@ -1050,13 +1104,31 @@ _accumulating = threading.Lock()
 _DEVICE_TYPES = ("cpu", "cuda", "mps", "xpu", "meta", "hip", "xla", "ipu", "hpu", "mtia", "privateuseone")
 
 
+def to_arguments(args: tuple, dtype=None, device=None) -> tuple:
+    """``(dtype, device)`` from the positional arguments of a ``to(...)`` call (a tensor, a device, a
+    dtype, in any order, as PyTorch takes them) and its keywords.
+
+    >>> to_arguments(("cpu", "float32"))
+    ('float32', 'cpu')
+    """
+    for arg in args:
+        if isinstance(arg, Tensor):
+            dtype = arg.dtype if dtype is None else dtype
+            device = arg.device if device is None else device
+        elif _is_device(arg):
+            device = arg
+        else:
+            dtype = arg
+    return dtype, device
+
+
 def _is_device(arg) -> bool:
     """True for a device string (``"cpu"``, ``"cuda:1"``) or a ``torch.device``.
 
     >>> _is_device("cuda:1"), _is_device("float32")
     (True, False)
     """
-    if type(arg).__name__ == "device":
+    if type(arg).__name__ == "device" or isinstance(arg, backend.Device):
         return True
     return isinstance(arg, str) and arg.split(":")[0] in _DEVICE_TYPES
 
@@ -1075,11 +1147,14 @@ def _rebuild_leaf(cls, data, requires_grad: bool, name, grad, state) -> Tensor:
     return t
 
 
-def tensor(data: Any, requires_grad: bool = False, name: str | None = None, dtype=None) -> Tensor:
-    """Make a tensor from an array, a nested list or a number (numpy input keeps its dtype).
+def tensor(data: Any, requires_grad: bool = False, name: str | None = None, dtype=None, device=None) -> Tensor:
+    """Make a tensor from an array, a nested list or a number (numpy input keeps its dtype), on
+    ``device`` (``"cpu"``, ``"cuda"``, ``"cuda:N"``) when given, else where ``data`` lives.
 
     >>> import semirad as sr
     >>> sr.tensor(np.zeros(3, dtype=np.float32), requires_grad=True, name="b").dtype
     dtype('float32')
+    >>> sr.tensor([1.0], device="cpu").device
+    device(type='cpu')
     """
-    return Tensor(data, requires_grad=requires_grad, name=name, dtype=dtype)
+    return Tensor(data, requires_grad=requires_grad, name=name, dtype=dtype, device=device)

@@ -150,6 +150,7 @@ METHODS: dict[str, list[Form]] = {
     "int": [f()],
     "long": [f()],
     "bool": [f()],
+    "cpu": [f()],
     "to": [f(Dtype("float32")), f("cpu"), f("cpu", Dtype("float32")), f(dtype=Dtype("float16")),
            f(Arr(SINGLE, grad=False))],
     # the ops of the other half of issue 21, compared where they exist
@@ -168,6 +169,7 @@ METHODS: dict[str, list[Form]] = {
 
 #: methods both have that are checked elsewhere, and why
 EXCLUDED = {
+    "cuda": "needs a GPU: tests/test_devices.py (simulated device) and tests/test_gpu.py",
     "backward": "autodiff itself: tests/test_tensor.py and the gradient parity below",
     "requires_grad_": "flag setter: tests/test_tensor.py",
     **{name: "in place: test_in_place_methods_match_torch" for name in [

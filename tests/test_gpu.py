@@ -1,7 +1,11 @@
-"""End to end on a GPU: the same model on cupy arrays and on numpy arrays gives the same gradients
+"""End to end on a device: the same model on cupy arrays and on numpy arrays gives the same gradients
 and the same trace (values up to rounding, since cuBLAS and OpenBLAS sum in different orders;
 backpointers and best paths exactly, since random data leaves no product within rounding of
-another). Every case is skipped where cupy or a CUDA device is missing.
+another).
+
+Every case runs twice: on the simulated device (``tests/fakecupy``: numpy arrays dressed as cupy
+ones, the CUDA kernels run by their g++ emulation where g++ exists, on any machine) and on a real
+CUDA device (skipped where cupy or a device is missing).
 
 The kernels alone are checked bit for bit in ``test_cuda_kernels.py``; these cases check the
 wiring around them: arrays that stay on the device through every op and semiring primitive,
@@ -17,28 +21,46 @@ from semirad.nn import functional as F
 
 
 def _device_cupy():
-    if backend.cupy is None:
-        return None
     try:
-        if backend.cupy.cuda.runtime.getDeviceCount() < 1:
+        import cupy
+
+        if cupy.cuda.runtime.getDeviceCount() < 1:
             return None
-    except Exception:  # no driver, no device
+    except Exception:  # no cupy, no driver, no device
         return None
-    return backend.cupy
+    return cupy
 
 
-cp = _device_cupy()
-pytestmark = pytest.mark.skipif(cp is None, reason="needs cupy and a CUDA device")
+@pytest.fixture(scope="session")
+def emulation_dir(request, tmp_path_factory):
+    cache = getattr(request.config, "cache", None)
+    if cache is not None:
+        return str(cache.mkdir("semirad_cuda_emulation"))
+    return str(tmp_path_factory.mktemp("semirad_cuda_emulation"))
+
+
+@pytest.fixture(params=["simulated", "gpu"])
+def cp(request, monkeypatch):
+    """The device's array module: the stand-in (tests/fakecupy), or real cupy on a CUDA device."""
+    if request.param == "simulated":
+        import fakecupy
+
+        with fakecupy.installed(monkeypatch, request.getfixturevalue("emulation_dir")) as fake:
+            yield fake
+    else:
+        real = _device_cupy()
+        if real is None:
+            pytest.skip("needs cupy and a CUDA device")
+        monkeypatch.setattr(backend, "cupy", real)
+        yield real
 
 
 def _on(xp, model):
-    """``model``'s parameters moved to ``xp`` arrays (what ``semirad demo --device cuda`` does)."""
-    for p in model.parameters():
-        p._replace(xp.asarray(p.data))
-    return model
+    """``model`` on the device for cupy (what ``semirad demo --device cuda`` does), as it is for numpy."""
+    return model if xp is np else model.to("cuda")
 
 
-def _both(build):
+def _both(cp, build):
     """``build(xp)`` returns ``(loss, params)``; run backprop and trace on numpy and on cupy."""
     runs = []
     for xp in (np, cp):
@@ -49,11 +71,12 @@ def _both(build):
     return runs
 
 
-def _same_results(cpu, gpu, paths_per_param: int = 3):
+def _same_results(cp, cpu, gpu, paths_per_param: int = 3):
     (cpu_params, cpu_grads, cpu_trace), (gpu_params, gpu_grads, gpu_trace) = cpu, gpu
     rng = np.random.default_rng(0)
     for p_cpu, p_gpu, g_cpu, g_gpu in zip(cpu_params, gpu_params, cpu_grads, gpu_grads):
         assert isinstance(g_gpu, cp.ndarray), "the gradient left the device"
+        assert p_gpu.device == "cuda:0" and p_cpu.device == "cpu"
         np.testing.assert_allclose(cp.asnumpy(g_gpu), g_cpu, rtol=1e-9, atol=1e-12)
         value, ids = gpu_trace.raw(p_gpu)
         assert isinstance(value, cp.ndarray) and isinstance(ids, cp.ndarray), "the trace left the device"
@@ -66,7 +89,7 @@ def _same_results(cpu, gpu, paths_per_param: int = 3):
             assert path_gpu.value == pytest.approx(path_cpu.value, rel=1e-9, abs=1e-12)
 
 
-def test_mlp_on_the_gpu_matches_the_cpu():
+def test_mlp_on_the_gpu_matches_the_cpu(cp):
     data = np.random.default_rng(1)
     x, target = data.standard_normal((32, 8)), data.standard_normal((32, 4))
 
@@ -79,11 +102,11 @@ def test_mlp_on_the_gpu_matches_the_cpu():
         loss = F.mse_loss(model(sr.tensor(xp.asarray(x))), sr.tensor(xp.asarray(target)))
         return loss, list(model.parameters())
 
-    _same_results(*_both(build))
+    _same_results(cp, *_both(cp, build))
 
 
 @pytest.mark.parametrize("n", [300, 2000])
-def test_matrix_vector_trace_on_the_gpu_matches_the_cpu(n):
+def test_matrix_vector_trace_on_the_gpu_matches_the_cpu(cp, n):
     data = np.random.default_rng(n)
     w0, x0 = data.standard_normal((n, n)), data.standard_normal(n)
 
@@ -92,10 +115,10 @@ def test_matrix_vector_trace_on_the_gpu_matches_the_cpu(n):
         x = sr.tensor(xp.asarray(x0), requires_grad=True, name="x")
         return (w @ x).tanh().sum(), [w, x]
 
-    _same_results(*_both(build))
+    _same_results(cp, *_both(cp, build))
 
 
-def test_batched_dense_layers_on_the_gpu_match_the_cpu():
+def test_batched_dense_layers_on_the_gpu_match_the_cpu(cp):
     data = np.random.default_rng(5)
     x0 = data.standard_normal((64, 256))
     weights = [data.standard_normal((256, 256)) / 16 for _ in range(3)]
@@ -107,10 +130,10 @@ def test_batched_dense_layers_on_the_gpu_match_the_cpu():
             h = (h @ w).tanh()
         return (h * h).mean(), ws
 
-    _same_results(*_both(build))
+    _same_results(cp, *_both(cp, build))
 
 
-def test_lstm_on_the_gpu_matches_the_cpu():
+def test_lstm_on_the_gpu_matches_the_cpu(cp):
     data = np.random.default_rng(6)
     seq = data.standard_normal((5, 3, 6))
 
@@ -119,10 +142,10 @@ def test_lstm_on_the_gpu_matches_the_cpu():
         out, _ = lstm(sr.tensor(xp.asarray(seq)))
         return (out[-1] ** 2).sum(), list(lstm.parameters())
 
-    _same_results(*_both(build))
+    _same_results(cp, *_both(cp, build))
 
 
-def test_convolution_pooling_and_cross_entropy_on_the_gpu_match_the_cpu():
+def test_convolution_pooling_and_cross_entropy_on_the_gpu_match_the_cpu(cp):
     data = np.random.default_rng(8)
     images, labels = data.standard_normal((4, 2, 8, 8)), data.integers(0, 3, size=4)
 
@@ -133,10 +156,10 @@ def test_convolution_pooling_and_cross_entropy_on_the_gpu_match_the_cpu():
         loss = F.cross_entropy(head(h.reshape(4, -1)), xp.asarray(labels))
         return loss, list(conv.parameters()) + list(head.parameters())
 
-    _same_results(*_both(build))
+    _same_results(cp, *_both(cp, build))
 
 
-def test_repeated_gathers_on_the_gpu_match_the_cpu():
+def test_repeated_gathers_on_the_gpu_match_the_cpu(cp):
     """An embedding read at repeated rows: the trace's scatter keeps the strongest of them."""
     data = np.random.default_rng(11)
     tokens = data.integers(0, 6, size=(4, 7))
@@ -146,4 +169,4 @@ def test_repeated_gathers_on_the_gpu_match_the_cpu():
         h = emb(xp.asarray(tokens))
         return (h.sum(axis=1).tanh() ** 2).sum(), list(emb.parameters())
 
-    _same_results(*_both(build), paths_per_param=6)
+    _same_results(cp, *_both(cp, build), paths_per_param=6)

@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import backend
 from ..engine import pop_component, push_component
-from ..tensor import Tensor
+from ..tensor import Tensor, to_arguments
 from .parameter import Parameter
 
 
@@ -250,17 +250,49 @@ class Module:
         fn(self)
         return self
 
-    def to(self, dtype) -> Module:
-        """Cast every floating-point parameter and buffer to ``dtype`` (e.g. ``np.float32``)."""
-        dtype = np.dtype(dtype)
+    def to(self, *args, dtype=None, device=None) -> Module:
+        """Move every parameter and buffer to ``device`` (``"cpu"``, ``"cuda"``, ``"cuda:N"``) and/or
+        cast the floating-point ones to ``dtype`` (e.g. ``np.float32``), in place, as PyTorch's
+        ``to(device)`` / ``to(dtype)`` / ``to(device, dtype)`` / ``to(tensor)``; returns ``self``.
+        A parameter stays the same object (optimizers holding it see the move), its ``.grad`` moves
+        with it.
+
+        >>> import semirad as sr
+        >>> fc = sr.nn.Linear(2, 1).to("cpu", np.float32)
+        >>> fc.weight.dtype, fc.weight.device
+        (dtype('float32'), device(type='cpu'))
+        """
+        dtype, device = to_arguments(args, dtype, device)
+        dtype = None if dtype is None else np.dtype(dtype)
+        device = None if device is None else backend.Device(device)
+
+        def moved(array, cast: bool):
+            if cast and dtype is not None and array.dtype != dtype:
+                array = array.astype(dtype)
+            if device is not None and backend.device_of(array) != device:
+                array = backend.to_device(array, device)
+            return array
+
         for p in self.parameters():
-            if p.data.dtype != dtype:
-                p._replace(p.data.astype(dtype))
+            new = moved(p.data, True)
+            if new is not p.data:
+                p._replace(new)
+            if device is not None and p.grad is not None:
+                p.grad = moved(p.grad, False)
         for m in self.modules():
             for name, b in m._buffers.items():
-                if b is not None and b.dtype.kind == "f":
-                    m._buffers[name] = b.astype(dtype)
+                if b is not None:
+                    m._buffers[name] = moved(b, b.dtype.kind == "f")
         return self
+
+    def cpu(self) -> Module:
+        """Move every parameter and buffer to the host (numpy); see :meth:`to`."""
+        return self.to("cpu")
+
+    def cuda(self, device=None) -> Module:
+        """Move every parameter and buffer to GPU ``device`` (an index or ``"cuda:N"``; cupy's current
+        GPU when None); see :meth:`to`."""
+        return self.to("cuda" if device is None else f"cuda:{device}" if isinstance(device, int) else device)
 
     def float(self) -> Module:
         """Cast to float32."""
@@ -354,8 +386,8 @@ class Module:
             )
         for module, kind, name, current, array in updates:
             data = current.data if kind == "_parameters" else current
-            xp = backend.namespace(data)
-            new = xp.array(array, dtype=data.dtype)
+            # host arrays land on the module's device (the device of what they replace)
+            new = backend.to_device(np.array(array, dtype=data.dtype), backend.device_of(data))
             if kind == "_parameters":
                 current._replace(new)
             else:

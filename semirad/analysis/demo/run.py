@@ -195,25 +195,26 @@ def _small_graph(config: DemoConfig, model: BracketLM, string: np.ndarray, weigh
 
 
 def _check_device(device: str) -> None:
-    """A clear error for a device that is not there, before anything runs."""
-    if device == "cpu":
+    """A clear error for a device that is not there, before anything runs: ``"cpu"``, ``"cuda"`` or
+    ``"cuda:N"`` (:class:`semirad.backend.Device`)."""
+    dev = backend.Device(device)  # a ValueError for an unknown one
+    if dev.type == "cpu":
         return
-    if device != "cuda":
-        raise ValueError(f"unknown device {device!r} (use 'cpu' or 'cuda')")
     if backend.cupy is None:
         raise RuntimeError(
             "--device cuda needs cupy and a CUDA GPU, and cupy is not available here "
             "(pip install semirad[cuda] on a machine with CUDA 12); use --device cpu"
         )
     try:
-        backend.cupy.cuda.runtime.getDeviceCount()
+        count = backend.cupy.cuda.runtime.getDeviceCount()
     except Exception as error:  # pragma: no cover - needs a broken CUDA set-up
         raise RuntimeError(f"--device cuda: cupy is installed but no CUDA device is usable ({error})") from None
+    if dev.index is not None and dev.index >= count:
+        raise RuntimeError(f"--device {device}: cupy sees {count} CUDA device(s)")
 
 
 def _to_device(model: BracketLM, device: str) -> None:
-    """Move the parameters' arrays to the GPU for ``device == "cuda"``."""
-    if device != "cuda":
-        return
-    for p in model.parameters():  # pragma: no cover - needs a GPU
-        p._replace(backend.cupy.asarray(p.data))
+    """Move the model's parameters and buffers to ``device`` (``Module.to``); data follows them
+    (:func:`.task.lm_loss` puts each batch where the model is)."""
+    if backend.Device(device).type != "cpu":
+        model.to(device)
