@@ -501,38 +501,25 @@ def _trace_all(
     if executor is not None:
         return _trace_parallel(batches, limit, progress, desc, checkpoint, executor, work, in_flight, chunk)
     rows: list = [] if checkpoint is None else list(checkpoint.rows)
-    first_batch_digest = None
     done = {r["index"] for r in rows}
     total = len(batches) if hasattr(batches, "__len__") else None
     bar = progress_bar(total, desc, enable=bool(progress), backend=progress if isinstance(progress, str) else "auto")
     if done:
         bar.update(len(done))
-    new = 0
-    complete = True
     interrupted = False
+    todo = _Todo(batches, done, limit, checkpoint)
     try:
-        for i, batch in enumerate(batches):
-            if i == 0:
-                first_batch_digest = _batch_digest(batch)
-                if checkpoint is not None:  # before anything is used or written
-                    checkpoint.start(first_batch_digest)
-            if i in done:
-                continue
-            if limit is not None and new >= limit:
-                complete = False
-                break
-            if checkpoint is not None:
-                checkpoint.check_index(i)
+        for i, batch in todo:
             if work is not None and work.compile:
                 rows.append(_row(i, work.loss(batch), params, semiring, group, backprop, shares))
             else:
                 loss = model_fn(batch)
                 rows.append(_row(i, loss, params, semiring, group, backprop, shares))
-            new += 1
             if checkpoint is not None:
                 checkpoint.append(rows[-1])
             bar.update()
             bar.set_postfix(loss=rows[-1]["loss"])
+        complete = todo.complete
         if checkpoint is not None:
             if not checkpoint.started:  # an empty data set
                 checkpoint.start(None)
@@ -546,7 +533,41 @@ def _trace_all(
         if interrupted:
             where = f"; partial results in {checkpoint.path} (call again to resume)" if checkpoint is not None else ""
             print(f"\ninterrupted after {len(rows)} samples{where}")
-    return rows, complete, first_batch_digest
+    return rows, complete, todo.first_batch_digest
+
+
+class _Todo:
+    """The ``(index, batch)`` pairs a run still has to do, in order: the first batch hashed (and the
+    checkpoint started with it, before anything is used or written), the indices already ``done``
+    skipped, each index checked against the checkpoint, and at most ``limit`` of them (``complete``
+    turns False where the limit cut the run short).
+
+    >>> todo = _Todo(["a", "b", "c"], done={0}, limit=1, checkpoint=None)
+    >>> list(todo), todo.complete
+    ([(1, 'b')], False)
+    """
+
+    def __init__(self, batches, done: set, limit: int | None, checkpoint: _Checkpoint | None):
+        self.batches, self.done, self.limit, self.checkpoint = batches, done, limit, checkpoint
+        self.first_batch_digest: str | None = None
+        self.complete = True
+
+    def __iter__(self):
+        new = 0
+        for i, batch in enumerate(self.batches):
+            if i == 0:
+                self.first_batch_digest = _batch_digest(batch)
+                if self.checkpoint is not None:
+                    self.checkpoint.start(self.first_batch_digest)
+            if i in self.done:
+                continue
+            if self.limit is not None and new >= self.limit:
+                self.complete = False
+                return
+            if self.checkpoint is not None:
+                self.checkpoint.check_index(i)
+            yield i, batch
+            new += 1
 
 
 # -- parallel runs (executor=...) and compiled graphs (compile=...) -------------------------------------
@@ -715,9 +736,8 @@ def _trace_parallel(batches, limit, progress, desc, checkpoint, executor, work: 
     if chunk is None:
         chunk = 1 if total is None else max(1, min(16, (total - len(done)) // (4 * workers)))
     items: list = []
-    first_batch_digest = None
     pending: set = set()
-    complete, new, failure = True, 0, None
+    failure = None
 
     def collect(finished) -> None:
         nonlocal failure
@@ -736,21 +756,10 @@ def _trace_parallel(batches, limit, progress, desc, checkpoint, executor, work: 
             if error is not None:
                 failure = failure or error
 
+    todo = _Todo(batches, done, limit, checkpoint)
     try:
-        for i, batch in enumerate(batches):
-            if i == 0:
-                first_batch_digest = _batch_digest(batch)
-                if checkpoint is not None:
-                    checkpoint.start(first_batch_digest)
-            if i in done:
-                continue
-            if limit is not None and new >= limit:
-                complete = False
-                break
-            if checkpoint is not None:
-                checkpoint.check_index(i)
+        for i, batch in todo:
             items.append((i, batch))
-            new += 1
             if len(items) < chunk:
                 continue
             while len(pending) >= window and failure is None:
@@ -767,6 +776,7 @@ def _trace_parallel(batches, limit, progress, desc, checkpoint, executor, work: 
             collect(finished)
         if failure is not None:
             raise failure
+        complete = todo.complete
         if checkpoint is not None:
             if not checkpoint.started:
                 checkpoint.start(None)
@@ -780,7 +790,7 @@ def _trace_parallel(batches, limit, progress, desc, checkpoint, executor, work: 
         bar.close()
         with _WORKERS_LOCK:  # (a thread pool's workers share this process's copy)
             _WORKERS.pop(work.token, None)
-    return rows, complete, first_batch_digest
+    return rows, complete, todo.first_batch_digest
 
 
 def _wait_first(waiter, pending: set, dask: bool) -> tuple:
