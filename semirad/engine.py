@@ -352,23 +352,9 @@ def _sweep(root: Node, targets: list, seed: Any, semiring, graph: list) -> Sweep
         if op is None:
             continue
         parents = node.parents
-        if len(parents) == 1:  # (one input: no zip; a just-optimization of the hot loop, as below)
-            parent = parents[0]
-            if parent not in on_path:
-                continue
-            contribution = op.backward(node, g, semiring, _ONE_NEED)[0]  # an op's node is its context
-            del g
-            previous = get(parent)
-            if type(contribution) is Slice:
-                pending[parent] = _add_slice(semiring, previous, contribution, parent.shape)
-            elif shape_of(contribution) != parent.shape:
-                _wrong_shape(op, shape_of(contribution), parent)
-            elif previous is None:
-                pending[parent] = contribution
-            else:
-                pending[parent] = add(previous.value if type(previous) is _Buffer else previous, contribution)
-            continue
-        if len(parents) == 2:
+        if len(parents) == 1:
+            needs = (parents[0] in on_path,)
+        elif len(parents) == 2:
             p0, p1 = parents
             needs = (p0 in on_path, p1 in on_path)
         else:
@@ -392,8 +378,6 @@ def _sweep(root: Node, targets: list, seed: Any, semiring, graph: list) -> Sweep
                 pending[parent] = add(previous.value if type(previous) is _Buffer else previous, contribution)
     return Sweep(semiring, root, order, base, kept, values, seed)
 
-
-_ONE_NEED = (True,)
 
 
 def _wrong_shape(op, shape: tuple, parent: Node):
