@@ -23,3 +23,12 @@ def impl(request):
     """The test runs once per implementation: the numpy fallback, and the numba kernels where installed."""
     with kernels.using(request.param):
         yield request.param
+
+
+@pytest.fixture(scope="session")
+def emulation_dir(request, tmp_path_factory):
+    """Where the emulation's shared libraries go: pytest's cache (kept between runs) or a tmp dir."""
+    cache = getattr(request.config, "cache", None)
+    if cache is not None:
+        return str(cache.mkdir("semirad_cuda_emulation"))
+    return str(tmp_path_factory.mktemp("semirad_cuda_emulation"))

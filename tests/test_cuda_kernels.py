@@ -509,15 +509,6 @@ def _real_cupy():
         return None
 
 
-@pytest.fixture(scope="session")
-def emulation_dir(request, tmp_path_factory):
-    """Where the emulation's shared libraries go: pytest's cache (kept between runs) or a tmp dir."""
-    cache = getattr(request.config, "cache", None)
-    if cache is not None:
-        return str(cache.mkdir("semirad_cuda_emulation"))
-    return str(tmp_path_factory.mktemp("semirad_cuda_emulation"))
-
-
 @pytest.fixture(params=["emulated", "gpu"])
 def xp(request, monkeypatch):
     """The array module the wrappers run on: the g++ emulation, or real cupy on a device."""

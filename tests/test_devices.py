@@ -22,14 +22,6 @@ from semirad.kernels import cuda_sources as S
 from semirad.nn import functional as F
 
 
-@pytest.fixture(scope="session")
-def emulation_dir(request, tmp_path_factory):
-    cache = getattr(request.config, "cache", None)
-    if cache is not None:
-        return str(cache.mkdir("semirad_cuda_emulation"))
-    return str(tmp_path_factory.mktemp("semirad_cuda_emulation"))
-
-
 @pytest.fixture
 def cp(monkeypatch, emulation_dir):
     """The simulated device, with the CUDA kernels emulated (where g++ exists)."""

@@ -31,14 +31,6 @@ def _device_cupy():
     return cupy
 
 
-@pytest.fixture(scope="session")
-def emulation_dir(request, tmp_path_factory):
-    cache = getattr(request.config, "cache", None)
-    if cache is not None:
-        return str(cache.mkdir("semirad_cuda_emulation"))
-    return str(tmp_path_factory.mktemp("semirad_cuda_emulation"))
-
-
 @pytest.fixture(params=["simulated", "gpu"])
 def cp(request, monkeypatch):
     """The device's array module: the stand-in (tests/fakecupy), or real cupy on a CUDA device."""
