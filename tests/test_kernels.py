@@ -731,3 +731,43 @@ def test_the_kernel_asks_llvm_for_512_bit_vectors_and_only_where_it_is_called():
     assert "zmm" in marked_asm
     # numba's other functions keep LLVM's choice for this CPU (256-bit vectors on the AVX-512 CPUs it tunes so)
     assert marked_asm.count("zmm") > plain_asm.count("zmm")
+
+
+_LAZY_RUNNERS = """
+import numpy as np
+import semirad.kernels.max_abs as M
+before = sorted(M._RUNNERS)
+v = np.arange(1.0, 13.0).reshape(3, 4)
+w = np.arange(-10.0, 10.0).reshape(4, 5)
+ids = np.arange(12, dtype=np.int64).reshape(3, 4)
+out = M.max_abs_matmul(v, ids, w, np.dtype(np.float64))
+after = sorted((kind, str(dtype)) for kind, dtype in M._RUNNERS)
+print(before, after, out[0].tolist(), out[1].tolist())
+"""
+
+
+@pytest.mark.skipif(not kernels.AVAILABLE, reason="numba not installed")
+def test_entry_points_compile_at_first_use_per_dtype(tmp_path):
+    """Importing the kernel module compiles no entry point; a small float64 product compiles (or loads)
+    the small one for float64 only."""
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    done = subprocess.run([sys.executable, "-c", _LAZY_RUNNERS], capture_output=True, text=True, env=env,
+                          cwd=tmp_path, timeout=600, check=True)  # fmt: skip
+    v = np.arange(1.0, 13.0).reshape(3, 4)
+    w = np.arange(-10.0, 10.0).reshape(4, 5)
+    want_v, want_i = max_abs_reference.matmul(np, v, np.arange(12).reshape(3, 4), w)
+    assert done.stdout.split()[:3] == ["[]", "[('small',", "'float64')]"]
+    assert f"{want_v.tolist()} {want_i.tolist()}".replace(" ", "") in done.stdout.replace(" ", "")
+
+
+@pytest.mark.skipif(not kernels.AVAILABLE, reason="numba not installed")
+def test_the_512_bit_entry_point_is_compiled_only_for_avx512():
+    max_abs = kernels.compiled("max_abs")
+    wide, plain = max_abs.runner("wide", np.float32), max_abs.runner("parallel", np.float32)
+    assert (wide is plain) == (not _host_has_avx512())
+    assert max_abs.WIDE_VECTORS == _host_has_avx512()

@@ -49,9 +49,9 @@ DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 #: the kernel modules numba compiles: the loader imports them, and with them their kernels that have
 #: signatures (read from numba's cache)
 NUMBA_MODULES = ("elementwise", "max_abs", "scatter")
-#: the ones the background loader imports: not ``max_abs``, whose parallel kernels start numba's OpenMP
-#: pool as they load; an idle pool started that early slowed BLAS and PyTorch in the same process 8x
-#: (docs/design.md, "Kernel threads"), so it starts at the first max-abs contraction, as before
+#: the ones the background loader imports: not ``max_abs``, imported at the first max-abs contraction;
+#: its parallel entry points, which start numba's OpenMP pool as they load, load at the first large one
+#: (an idle pool started early slowed BLAS and PyTorch in the same process 8x: docs/design.md, "Kernel threads")
 LOADER_MODULES = ("elementwise", "scatter")
 
 #: while the kernels load, max-abs contractions run on the numpy reference until they add up to this
@@ -142,7 +142,8 @@ def load() -> None:
     >>> load()
     """
     if wait():
-        compiled("max_abs")
+        compiled("max_abs").compile_runners()
+        _started_threads()  # (loading the parallel entry points starts numba's threading layer)
 
 
 def compiled(name: str):
@@ -158,8 +159,6 @@ def compiled(name: str):
             wait()
         with _short_spin():
             module = _COMPILED[name] = importlib.import_module(f"{__name__}.{name}")
-        if name == "max_abs":
-            _started_threads()
     return module
 
 

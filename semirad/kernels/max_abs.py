@@ -344,8 +344,7 @@ def _copy_block(src, dst):
             dst[r, c] = s[r]
 
 
-@njit(cache=True, inline="always")
-def _pack(q, nrb, nkc, kc, flags, v, w, ids, pv_buf, pv, pid_buf, pw, pt, vbad, wbad):
+def _pack_body(q, nrb, nkc, kc, flags, v, w, ids, pv_buf, pv, pid_buf, pw, pt, vbad, wbad):
     """Job ``q`` of the packing pass. The first ``nw`` jobs take a chunk of ``kc`` columns of a batch of
     ``w``: ``pw`` gets its ``|w|`` (rows of the chunk, contiguous: the main loop's operand) and ``pt`` the
     chunk transposed (signed: the search's and the result's), and ``wbad`` a row of ``w - w`` sums (NaN
@@ -392,8 +391,7 @@ def _pack(q, nrb, nkc, kc, flags, v, w, ids, pv_buf, pv, pid_buf, pw, pt, vbad, 
             chk[j] += row[j] - row[j]
 
 
-@njit(cache=True, inline="always")
-def _task(t, nrb, nkc, kc, flags, vix, wix, ids, iix, pv, pw, pt, wc, vbad, wbad, out_v, out_i, dead):
+def _task_body(t, nrb, nkc, kc, flags, vix, wix, ids, iix, pv, pw, pt, wc, vbad, wbad, out_v, out_i, dead):
     """Task ``t``: a block of ``ROWS`` output rows and a chunk of ``kc`` columns, from the packed operands
     or, where the flags say so, from ``w`` read in place (``wc``, C-contiguous; the task's rows of ``w``
     then checked into ``wbad``); ``dead[t]`` says whether one of its ids is ``NO_PATH``."""
@@ -544,6 +542,14 @@ _IDS_OF_W, _PACK_V, _PACK_IDS, _IN_PLACE = 1, 2, 4, 8
 _DEFER, _CHECK_IN_TASKS, _PACK_SERIAL = 16, 32, 64
 
 
+#: the task and the packing job are compiled once per argument types and called from each entry point
+#: (inlined into each, numba's parfor passes and LLVM ran over them once per entry point and dtype: 45 s
+#: each); the 512-bit variant inlines its own copy, which the vector-width attribute must reach
+_task = njit(cache=True)(_task_body)
+_task_inline = njit(cache=True, inline="always")(_task_body)
+_pack = njit(cache=True)(_pack_body)
+
+
 def _signature(dtype):
     # inputs typed read-only (a writable array converts to it), so that one compiled version per
     # dtype serves read-only views (broadcast ids) and writable arrays alike; v, w and ids take any
@@ -566,9 +572,6 @@ def _signature(dtype):
     )
 
 
-_SIGNATURES = [_signature(types.float32), _signature(types.float64)]
-
-
 @njit(cache=True, inline="always")
 def _pack_jobs(flags, v, w, nrb, nkc):
     """The packing pass's jobs: chunks of ``w`` (none where it is read in place), blocks of rows of ``v`` (none
@@ -581,11 +584,10 @@ def _pack_jobs(flags, v, w, nrb, nkc):
 @njit(cache=True, inline="always")
 def _task_wide(t, nrb, nkc, kc, flags, vix, wix, ids, iix, pv, pw, pt, wc, vbad, wbad, out_v, out_i, dead):
     _prefer_512_bit_vectors()
-    _task(t, nrb, nkc, kc, flags, vix, wix, ids, iix, pv, pw, pt, wc, vbad, wbad, out_v, out_i, dead)
+    _task_inline(t, nrb, nkc, kc, flags, vix, wix, ids, iix, pv, pw, pt, wc, vbad, wbad, out_v, out_i, dead)
 
 
-@njit(_SIGNATURES, cache=True, parallel=True)
-def _run_parallel_wide(ntasks, nrb, nkc, kc, flags, v, vix, w, wix, ids, iix, pv_buf, pv, pid_buf, pid, pw, pt, wc,
+def _parallel_wide_body(ntasks, nrb, nkc, kc, flags, v, vix, w, wix, ids, iix, pv_buf, pv, pid_buf, pid, pw, pt, wc,
                        vbad, wbad, out_v, out_i, dead):
     jobs = _pack_jobs(flags, v, w, nrb, nkc)
     if flags & _PACK_SERIAL:
@@ -598,8 +600,7 @@ def _run_parallel_wide(ntasks, nrb, nkc, kc, flags, v, vix, w, wix, ids, iix, pv
         _task_wide(t, nrb, nkc, kc, flags, vix, wix, pid, iix, pv, pw, pt, wc, vbad, wbad, out_v, out_i, dead)
 
 
-@njit(_SIGNATURES, cache=True, parallel=True)
-def _run_parallel(ntasks, nrb, nkc, kc, flags, v, vix, w, wix, ids, iix, pv_buf, pv, pid_buf, pid, pw, pt, wc, vbad,
+def _parallel_body(ntasks, nrb, nkc, kc, flags, v, vix, w, wix, ids, iix, pv_buf, pv, pid_buf, pid, pw, pt, wc, vbad,
                   wbad, out_v, out_i, dead):
     jobs = _pack_jobs(flags, v, w, nrb, nkc)
     if flags & _PACK_SERIAL:
@@ -612,13 +613,82 @@ def _run_parallel(ntasks, nrb, nkc, kc, flags, v, vix, w, wix, ids, iix, pv_buf,
         _task(t, nrb, nkc, kc, flags, vix, wix, pid, iix, pv, pw, pt, wc, vbad, wbad, out_v, out_i, dead)
 
 
-@njit(_SIGNATURES, cache=True)
-def _run_serial(ntasks, nrb, nkc, kc, flags, v, vix, w, wix, ids, iix, pv_buf, pv, pid_buf, pid, pw, pt, wc, vbad,
+def _serial_body(ntasks, nrb, nkc, kc, flags, v, vix, w, wix, ids, iix, pv_buf, pv, pid_buf, pid, pw, pt, wc, vbad,
                 wbad, out_v, out_i, dead):
     for q in range(_pack_jobs(flags, v, w, nrb, nkc)):
         _pack(q, nrb, nkc, kc, flags, v, w, ids, pv_buf, pv, pid_buf, pw, pt, vbad, wbad)
     for t in range(ntasks):
         _task(t, nrb, nkc, kc, flags, vix, wix, pid, iix, pv, pw, pt, wc, vbad, wbad, out_v, out_i, dead)
+
+
+def _host_has_avx512() -> bool:
+    try:
+        import llvmlite.binding as llvm
+
+        return "+avx512f" in llvm.get_host_cpu_features().flatten().split(",")
+    except (ImportError, RuntimeError, AttributeError):  # (LLVM does not say: the 512-bit variant, as before)
+        return True
+
+
+#: whether the 512-bit variant is compiled: without AVX-512 it is the same code as ``_parallel_body``'s
+#: (the attribute changes nothing), so the large calls run that one and the 512-bit one is not compiled
+WIDE_VECTORS = _host_has_avx512()
+
+# The three entry points are compiled per dtype at their first call, not at import: each takes about
+# 45 s to compile on a 2-core Zen 3 (docs/design.md, "Cold start"), and a process that traces in one
+# dtype with one thread compiles one of six. Each has one explicit signature (the layouts pinned), so
+# numba makes no other specialization; the compiled code goes to numba's cache like an eager one's.
+_BODIES: dict = {  # kind -> (the Python function, parallel, its signature for a numba dtype)
+    "serial": (_serial_body, False, _signature), "parallel": (_parallel_body, True, _signature),
+    "wide": (_parallel_wide_body, True, _signature),
+}
+_RUNNERS: dict = {}
+_RUNNERS_LOCK = threading.Lock()
+
+
+def runner(kind: str, dtype) -> object:
+    """The compiled entry point ``kind`` (``"serial"``, ``"parallel"``, ``"wide"``, ``"small"``) for values of
+    ``dtype``, compiled (or loaded from numba's cache) at its first use.
+
+    >>> runner("serial", np.float64) is runner("serial", np.dtype("float64"))
+    True
+    """
+    dtype = np.dtype(dtype)
+    if kind == "wide" and not WIDE_VECTORS:
+        kind = "parallel"
+    key = (kind, dtype)
+    fn = _RUNNERS.get(key)
+    if fn is None:
+        with _RUNNERS_LOCK:
+            fn = _RUNNERS.get(key)
+            if fn is None:
+                body, parallel, signature_of = _BODIES[kind]
+                signature = signature_of(types.float32 if dtype == np.float32 else types.float64)
+                fn = _RUNNERS[key] = njit([signature], cache=True, parallel=parallel)(body)
+    return fn
+
+
+def compile_runners(dtypes=(np.float32, np.float64)) -> None:
+    """Compile (or load from numba's cache) every entry point of the general kernel for ``dtypes`` now:
+    :func:`semirad.kernels.load` calls this, so that a benchmark times no compilation.
+
+    >>> compile_runners([np.float64])
+    """
+    for dtype in dtypes:
+        for kind in _BODIES:
+            runner(kind, dtype)
+
+
+def _run_serial(*args) -> None:
+    runner("serial", args[5].dtype)(*args)
+
+
+def _run_parallel(*args) -> None:
+    runner("parallel", args[5].dtype)(*args)
+
+
+def _run_parallel_wide(*args) -> None:
+    runner("wide", args[5].dtype)(*args)
 
 
 def _batch_map(batch_shape: tuple, full: tuple) -> np.ndarray:
@@ -714,7 +784,7 @@ def _small(values, ids, weights, ids_of_w=0):
         wc = _NO_WEIGHTS[dtype]
         nbytes += 16 * n * chunks
         flags |= _DEFER if n >= DEFER_MIN_N else 0
-    status = _run_small(v, w, wc, i, vc, ic, out_v, out_i, flags, _scratch(nbytes))
+    status = runner("small", v.dtype)(v, w, wc, i, vc, ic, out_v, out_i, flags, _scratch(nbytes))
     return None if status == _NOT_FINITE else (out_v[0], out_i[0], status == _DEAD_END)
 
 
@@ -732,8 +802,7 @@ def _small_signature(dtype):
                        types.Array(types.uint8, 1, "C"))
 
 
-@njit([_small_signature(types.float32), _small_signature(types.float64)], cache=True)
-def _run_small(v, w, wc, ids, vc, ic, out_v, out_i, flags, scratch):
+def _small_body(v, w, wc, ids, vc, ic, out_v, out_i, flags, scratch):
     """The packing and the serial tasks of ``v[0] (x) w[0]`` into ``out_v[0]``, ``out_i[0]`` (ids of
     ``v``, or of ``w`` with ``_IDS_OF_W``; ``w`` read in place as ``wc`` with ``_IN_PLACE``; ``v`` and the
     ids as ``vc`` and ``ic`` unless packed), carving the packed operands from ``scratch``. Returns
@@ -785,6 +854,9 @@ def _run_small(v, w, wc, ids, vc, ic, out_v, out_i, flags, scratch):
         if dead[t]:
             return _DEAD_END
     return _DONE
+
+
+_BODIES["small"] = (_small_body, False, _small_signature)
 
 
 def _reduce_signature(dtype):
