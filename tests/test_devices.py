@@ -77,6 +77,10 @@ def test_tensor_moves_between_host_and_devices(cp):
     y = sr.tensor([1.0, 2.0]).to(one)  # to(other): other's device (and dtype)
     assert y.device == "cuda:1"
     assert sr.tensor(cp.asarray(host)).device == "cuda:0"  # device arrays stay where they are
+    with cp.cuda.Device(1):
+        on_one = cp.asarray(host)
+    copied = sr.tensor(on_one)  # while GPU 0 is current: cupy alone would copy it onto GPU 0
+    assert copied.device == "cuda:1" and _on_device(copied.data, cp, 1) and copied.data is not on_one
     p = sr.nn.Parameter(host).cuda()
     assert isinstance(p, sr.nn.Parameter) and p.device == "cuda:0"
     with pytest.raises(RuntimeError, match=r"recorded op \(mul .*on cuda:0\) can't move"):
