@@ -6,7 +6,8 @@ of the next vertex; LogMaxAbs/KBest: the code ``gid * k + rank``). Where every i
 can hold lies below :data:`COMPACT_BELOW` (it knows: each kept id names an element of a vertex
 entered before), :func:`compact` stores them as int32, half the memory of the int64 ids the
 kernels propagate. Readers never look at that form: ``semiring.backpointers(kept)``
-(:func:`widen`) gives int64 ids with the real sentinels back.
+(:func:`widen`) gives int64 ids with the real sentinels back (and ``result.raw(t)`` a leaf's
+ids, which MaxAbsProduct holds compact where the one vertex that reads the leaf made them so).
 """
 
 from __future__ import annotations
@@ -63,9 +64,9 @@ def widen(kept):
     """
     if kept.dtype != np.int32:
         return kept
-    if kept.ndim == 0:  # one element read out of a kept array (a numpy scalar, or a 0-d numpy/cupy array)
+    if isinstance(kept, np.generic):  # one element read out of a kept numpy array
         one = int(kept)
         return np.int64(NO_PATH if one == NO_PATH32 else one)
-    wide = kept.astype(np.int64)
+    wide = kept.astype(np.int64)  # (an array of any shape, 0-d included: it stays one, on its device)
     wide[kept == NO_PATH32] = NO_PATH
     return wide

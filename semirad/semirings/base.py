@@ -31,8 +31,21 @@ class Result:
         return node
 
     def raw(self, tensor):
-        """The semiring value (``V``) computed for an input tensor."""
-        return self.sweep.values[self.node_of(tensor)]
+        """The semiring value (``V``) computed for an input tensor; its backpointer component (the
+        path protocol's ``path_component``) as int64 ids, decoded by ``semiring.backpointers``
+        where the sweep holds them compact (a leaf's, :mod:`semirad.ids`).
+
+        >>> import semirad as sr
+        >>> w = sr.tensor([[1.0, -2.0]], requires_grad=True)
+        >>> tr = sr.trace(w.T.sum(), [w])
+        >>> tr.sweep.values[w._node][1].dtype.name, tr.raw(w)[1].dtype.name
+        ('int32', 'int64')
+        """
+        value = self.sweep.values[self.node_of(tensor)]
+        c = getattr(self.semiring, "path_component", None)
+        if c is not None and type(value) is tuple and getattr(value[c], "dtype", None) == np.int32:
+            value = value[:c] + (self.semiring.backpointers(value[c]),) + value[c + 1 :]
+        return value
 
     def __getitem__(self, tensor):
         node = self.node_of(tensor)

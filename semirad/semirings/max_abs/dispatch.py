@@ -29,6 +29,11 @@ _VERTEX_KERNEL_MAX = 1 << 16
 _PROOF_MIN_ELEMENTS = 1 << 15
 
 
+#: a max-abs contraction whose values or ids the kernel would copy into contiguous rows (views of
+#: other strides) runs in blocks of rows that copy at most this many bytes each (:func:`_kernel_matmul`)
+_PACK_BLOCK_BYTES = 1 << 20
+
+
 _LARGEST_FLOAT = {np.dtype(t): float(np.finfo(t).max) for t in (np.float32, np.float64)}
 
 
@@ -234,7 +239,7 @@ def matmul(xp, values, ids, weights):
         if kernels.enabled() or kernels.worth_waiting(values.size * (weights.size // values.shape[-1])):
             dtype = backend.product_dtype(values, weights)
             if dtype in _KERNEL_DTYPES:
-                found = kernels.max_abs_matmul(values, ids, weights, dtype)  # (on semirad's threads)
+                found = _kernel_matmul(values, ids, weights, dtype)
     else:
         found = _cuda().max_abs_matmul(xp, values, ids, weights)
         found = None if found is None else (*found, None)
@@ -247,6 +252,53 @@ def matmul(xp, values, ids, weights):
     if dead_end:
         return reference.real_paths_win_matmul_ties(xp, values, ids, weights, out_v, out_i)
     return out_v, out_i
+
+
+def _kernel_matmul(values, ids, weights, dtype):
+    """The compiled contraction (:func:`semirad.kernels.max_abs_matmul`, on semirad's threads), its
+    ``(out_values, out_ids, dead_end)`` or None, in blocks of rows where it would copy large operands.
+
+    The kernel copies ``values`` and ``ids`` into contiguous rows where they are views of other
+    strides (the transposed gradient ``g.T`` of a weight's contraction), in a scratch buffer kept
+    for the next call only up to a few MiB: the weight of an LSTM's input projection, (3200 x 256)
+    transposed, took a fresh 19.5 MiB, the peak of that trace. Output rows are independent (row
+    ``i`` of the result reads row ``i`` of ``values`` and ``ids`` and all of ``weights``), so blocks
+    of at most :data:`_PACK_BLOCK_BYTES` of copies (of 8 rows a thread at least), written into one
+    result, give the same bits.
+
+    >>> v = np.arange(12.0).reshape(3, 4).T      # a transposed view: copied by the kernel
+    >>> i = np.arange(12).reshape(3, 4).T
+    >>> w = np.array([[1.0], [-1.0], [2.0]])
+    >>> out_v, out_i, _ = _kernel_matmul(v, i, w, np.dtype(np.float64))
+    >>> out_v.ravel().tolist(), out_i.ravel().tolist()
+    ([16.0, 18.0, 20.0, 22.0], [8, 9, 10, 11])
+    """
+    copied = (0 if values.flags.c_contiguous else values.itemsize) + (
+        0 if ids.shape == values.shape and ids.flags.c_contiguous else ids.itemsize
+    )
+    if not copied or values.ndim < 2 or ids.ndim < 2:
+        return kernels.max_abs_matmul(values, ids, weights, dtype)
+    m, n = values.shape[-2:]
+    rows = _PACK_BLOCK_BYTES // max(1, copied * n * (values.size // max(1, m * n)))
+    # whole blocks of the kernel's 8 rows (its tasks), one at least for each of its threads
+    rows = max(8 * kernels.get_num_threads(), rows - rows % 8)
+    if rows >= m:
+        return kernels.max_abs_matmul(values, ids, weights, dtype)
+    batch = backend.broadcast_shapes(values.shape[:-2], weights.shape[:-2])
+    out_v = out_i = None
+    dead_ends = []
+    per_row = ids.shape[-2] == m  # (else one row of ids broadcast over the rows)
+    for start in range(0, m, rows):
+        block = slice(start, start + rows)
+        found = kernels.max_abs_matmul(values[..., block, :], ids[..., block, :] if per_row else ids, weights, dtype)
+        if found is None:
+            return None
+        if out_v is None:
+            out_v = np.empty(batch + (m, found[0].shape[-1]), dtype=found[0].dtype)
+            out_i = np.empty(out_v.shape, dtype=np.int64)
+        out_v[..., block, :], out_i[..., block, :] = found[0], found[1]
+        dead_ends.append(found[2])
+    return out_v, out_i, True if True in dead_ends else None if None in dead_ends else False
 
 
 def sum_rows(xp, values, ids):

@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from ... import backend, fast
-from ...ids import NO_PATH
+from ...ids import NO_PATH, NO_PATH32
 
 _ndarray = np.ndarray
 
@@ -31,16 +31,23 @@ def add(xp, a_values, a_ids, b_values, b_ids):
     return xp.where(take_b, b_values, a_values), xp.where(take_b, b_ids, a_ids)
 
 
-def vertex_ids(xp, ids, base: int):
-    """A traced vertex's own ids: ``base + flat index``, ``NO_PATH`` where ``ids`` (the successors of
-    its best paths) is ``NO_PATH``, so that a dead end stays one.
+def vertex_ids(xp, ids, base: int, compact: bool = False):
+    """A traced vertex's own ids: ``base + flat index``, ``NO_PATH`` where ``ids`` (the int64
+    successors of its best paths) is ``NO_PATH``, so that a dead end stays one. ``compact``: as
+    int32 in the form of :func:`semirad.ids.compact` (``NO_PATH32`` for ``NO_PATH``), for a caller
+    that knows ``base + ids.size`` is at most :data:`semirad.ids.COMPACT_BELOW`.
 
     >>> vertex_ids(np, np.array([7, NO_PATH]), 10).tolist() == [10, NO_PATH]
     True
+    >>> vertex_ids(np, np.array([7, NO_PATH]), 10, compact=True).tolist()
+    [10, -1]
     """
-    own = backend.element_ids(xp, base, ids.shape)
+    if compact:
+        own = xp.arange(base, base + ids.size, dtype=np.int32).reshape(ids.shape)
+    else:
+        own = backend.element_ids(xp, base, ids.shape)
     if ids.size and int(ids.max()) == NO_PATH:  # NO_PATH is the largest int64: one pass, no temporary
-        own[ids == NO_PATH] = NO_PATH
+        own[ids == NO_PATH] = NO_PATH32 if compact else NO_PATH
     return own
 
 

@@ -8,6 +8,12 @@ contribution arrives at an input carrying the id of the output element it came t
 
 Ties (equal ``|value|``) go to the smaller id: the successor vertex created first (earliest op
 in recording order, then the lowest C-order flat index within it).
+
+Ids are int64 where the primitives combine them. Two kinds of arrays are compact int32
+(:func:`semirad.ids.compact`) where every id fits: the backpointers :meth:`~MaxAbsProduct.enter`
+keeps, and the own ids of a vertex that only a leaf feeds (``W.T``, ``W.reshape(...)``, ``tanh(W)``),
+which then become that leaf's result; the primitives widen compact ids they are given
+(:func:`semirad.ids.widen`), and a leaf keeps them as they come.
 """
 
 from __future__ import annotations
@@ -48,6 +54,10 @@ class MaxAbsProduct(Semiring):
     #: during a sweep (in that copy): one past the largest element id entered so far (0 before the
     #: output), so that the backpointers kept at a vertex can be :func:`~semirad.ids.compact`
     _id_bound: int | None = None
+    #: during a sweep (in that copy): id -> (weakref of an ids array, its compact form), so that
+    #: ids that several vertices receive (an ``add`` hands one array to both inputs) are compacted
+    #: once and kept once
+    _compacted: dict | None = None
 
     def zeros(self, xp, shape, dtype):
         return xp.zeros(shape, dtype=dtype), xp.full(shape, backend.NO_PATH, dtype=np.int64)
@@ -64,13 +74,15 @@ class MaxAbsProduct(Semiring):
         """``a ⊗ b``: the product, continuing where ``b``'s path goes (``scale(b, w) == times(seed(w), b)``);
         no path when either has none."""
         xp = backend.namespace(a[0], b[0])
-        return a[0] * b[0], xp.where(a[1] == backend.NO_PATH, backend.NO_PATH, b[1])
+        return a[0] * b[0], xp.where(_wide(a[1]) == backend.NO_PATH, backend.NO_PATH, _wide(b[1]))
 
     def for_sweep(self):
-        """A copy with its own record of values proven finite (the sweep's state stays out of ``self``)."""
+        """A copy with its own record of values proven finite, of the largest id entered and of the
+        ids compacted (the sweep's state stays out of ``self``)."""
         fresh = copy.copy(self)
         fresh._proven_finite = {}  # id -> weakref of values known finite without a pass over them
         fresh._id_bound = 0
+        fresh._compacted = {}
         return fresh
 
     def backpointers(self, kept):
@@ -95,7 +107,10 @@ class MaxAbsProduct(Semiring):
         return g[0].astype(dtype, copy=False)
 
     def add(self, a, b):
-        return dispatch.add(backend.namespace(a[0], b[0]), a[0], a[1], b[0], b[1])
+        a_ids, b_ids = a[1], b[1]
+        if a_ids.dtype is _INT32 or b_ids.dtype is _INT32:  # (a leaf's contribution from a compact vertex)
+            a_ids, b_ids = _ids.widen(a_ids), _ids.widen(b_ids)
+        return dispatch.add(backend.namespace(a[0], b[0]), a[0], a_ids, b[0], b_ids)
 
     def scale(self, g, weights):
         xp = backend.namespace(g[0])
@@ -104,11 +119,11 @@ class MaxAbsProduct(Semiring):
         return value, ids
 
     def sum(self, g, axes, keepdims=False):
-        value, ids = g
+        value, ids = g[0], _wide(g[1])
         xp = backend.namespace(value)
         axes = canonical_axes(axes, value.ndim)
         if not axes:
-            return g
+            return value, ids
         full = value.shape
         kept = [d for d in range(value.ndim) if d not in axes]
         kept_shape = tuple([full[d] for d in kept])
@@ -130,7 +145,7 @@ class MaxAbsProduct(Semiring):
 
     def matmul(self, g, weights):
         xp = backend.namespace(g[0], weights)
-        out = dispatch.matmul(xp, g[0], g[1], weights)
+        out = dispatch.matmul(xp, g[0], _wide(g[1]), weights)
         # each result is one product g[i, j] * weights[j, k]: a bound on the inputs can spare `enter`
         # its pass over a large result (the weight gradient of a batch-1 dense layer)
         registry = self._proven_finite
@@ -144,9 +159,9 @@ class MaxAbsProduct(Semiring):
         return out
 
     def scatter(self, g, index, shape, unique):
+        value, ids = g[0], _wide(g[1])
         if unique:
-            return self.scatter_unique(g, index, shape)
-        value, ids = g
+            return self.scatter_unique((value, ids), index, shape)
         xp = backend.namespace(value)
         size = int(np.prod(shape, dtype=np.int64))
         positions = backend.flat_positions(xp, shape, index)
@@ -161,19 +176,44 @@ class MaxAbsProduct(Semiring):
     def enter(self, g, node, base):
         value, ids = g
         xp = backend.namespace(value)
+        if node.op is None:  # a leaf propagates nothing: only its backpointers are kept (the very
+            # array of its value, which the sweep returns: a compact copy would add to it; it is
+            # compact already where the vertex that feeds it made its own ids so, below)
+            if self.check_finite and not self._known_finite(value) and not dispatch.all_finite(xp, value):
+                check_finite(xp, value, node)
+            return g, ids
+        ids = _wide(ids)
+        bound = self._id_bound
+        end = base + value.size
+        if bound is not None and end > bound:
+            self._id_bound = end
         # a vertex with no path to the output stays a dead end: it must lose ties to real zero-valued paths
-        own, finite = (None, None) if node.op is None else dispatch.traced_vertex(xp, value, ids, base)
+        if bound is not None and end <= bound <= _ids.COMPACT_BELOW and _feeds_a_leaf_only(node):
+            # a reverse sweep (vertices enter in reverse creation order, so below the ids entered
+            # before; a forward sweep's own ids go on to the vertex's consumers): its own ids go to
+            # the leaf only, whose result they become, compact
+            own, finite = dispatch.reference.vertex_ids(xp, ids, base, compact=True), None
+        else:
+            own, finite = dispatch.traced_vertex(xp, value, ids, base)
         if self.check_finite and not finite and not self._known_finite(value) and not dispatch.all_finite(xp, value):
             check_finite(xp, value, node)
-        if node.op is None:  # a leaf propagates nothing: only its backpointers are kept (the very
-            return g, ids  # array of its value, which the sweep returns: a compact copy would add to it)
         # the backpointers, compact: every id in them names an element of a vertex entered before
-        bound = self._id_bound
         if bound is not None:
-            end = base + value.size
-            self._id_bound = end if end > bound else bound
-            ids = _ids.compact(xp, ids, bound)
+            ids = self._compact(xp, ids, bound)
         return (value, own), ids
+
+    def _compact(self, xp, ids, bound: int):
+        """:func:`semirad.ids.compact` of ``ids``, made once for an array that several vertices
+        receive (both inputs of an ``add``, of a ``mul`` by the same gradient...)."""
+        cache = self._compacted
+        key = id(ids)
+        known = cache.get(key)
+        if known is not None and known[0]() is ids:
+            return known[1]
+        kept = _ids.compact(xp, ids, bound)
+        if kept is not ids:  # (the entry goes when ``ids`` does)
+            cache[key] = (weakref.ref(ids, lambda _, key=key: cache.pop(key, None)), kept)
+        return kept
 
     def _known_finite(self, value) -> bool:
         """Whether :meth:`matmul` proved ``value``, or the array it is a view of, finite in this
@@ -187,6 +227,24 @@ class MaxAbsProduct(Semiring):
             if ref is not None and ref() is candidate:
                 return True
         return False
+
+
+_INT32 = np.dtype(np.int32)
+
+
+def _wide(ids):
+    """Propagated ids as int64 (:func:`semirad.ids.widen`: a vertex's own ids may be compact)."""
+    return ids if ids.dtype is not _INT32 else _ids.widen(ids)
+
+
+def _feeds_a_leaf_only(node) -> bool:
+    """Whether the one input of ``node`` is a leaf with as many elements: its own ids then reach
+    that leaf (an index map or an elementwise op moves them; any other rule widens them first)."""
+    parents = getattr(node, "parents", ())  # (a forward sweep's leaf seeds have none)
+    if len(parents) != 1:
+        return False
+    parent = parents[0]
+    return parent is not None and parent.op is None and math.prod(parent.shape) == math.prod(node.shape)
 
 
 def _whole_memory(array):
