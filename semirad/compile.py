@@ -17,6 +17,13 @@ its node, such as a :class:`~semirad.paths.Trace`) is alive, the next call repla
 instance (made on demand, then reused: a loop ``y = g(x); sr.grad(y, ...)`` alternates between two).
 Calls from several threads take different instances.
 
+What depends only on the graph's structure is kept with an instance: the reverse sweep's plan
+(:class:`~semirad.engine.Plans` on the output nodes, cleared when a call binds other input
+vertices), and the results of the ops that read only parameters and constants (run again when a
+parameter holds another array). Keyword inputs follow ``jax.jit``: array keywords are inputs,
+other keyword values static. Under forward mode (``sr.jvp``) or inside another ``compile``, a call
+runs the program through the ops instead (docs/compile.md).
+
 >>> import numpy as np
 >>> import semirad as sr
 >>> w = sr.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True, name="w")
@@ -29,6 +36,7 @@ Calls from several threads take different instances.
 from __future__ import annotations
 
 import inspect
+import operator
 import sys
 import threading
 import weakref
@@ -143,7 +151,8 @@ def _param_key(value) -> Any:
 class _Instance:
     """One set of the graph's nodes (a context per op; a :class:`Node` per recorded op)."""
 
-    __slots__ = ("ctxs", "bound", "outputs", "refs", "baseline", "busy", "consumers")
+    __slots__ = ("ctxs", "bound", "outputs", "refs", "baseline", "busy", "consumers", "plans", "fixed", "varying",
+                 "fixed_from", "fixed_values")  # fmt: skip
 
 
 class Graph:
@@ -151,8 +160,9 @@ class Graph:
     shapes and dtypes. See the module's docstring and docs/compile.md."""
 
     def __init__(self, fn: Callable, names: list, specs: list, recorder: _Recorder, outputs: list,
-                 multiple: bool, unique: bool):  # fmt: skip
+                 multiple: bool, unique: bool, signature: _Signature):  # fmt: skip
         self.fn, self._names, self._specs, self._multiple = fn, names, specs, multiple
+        self._signature = signature
         self._slots = recorder.slots
         entries = recorder.entries
         before = len(entries)
@@ -202,8 +212,6 @@ class Graph:
             "ops_traced": before, "ops_merged": merged, "ops_dropped": dead, "ops": len(self._entries),
             "nodes_before": recorded_before, "nodes_after": sum(e.recorded for e in self._entries),
         }  # fmt: skip
-        # the replay program: (forward, input slots, fixed params, dynamic params, output slot)
-        self._program = [(e.op.forward, tuple(e.ins), e.params, e.dynamic, e.out) for e in self._entries]
         self._template: list = [None] * len(self._slots)
         self._tensors: list = []  # (slot, tensor): read at every call (parameters change)
         for s, (kind, payload) in enumerate(self._slots):
@@ -215,6 +223,18 @@ class Graph:
         #: slots whose vertex is bound at each call: the inputs, then the captured tensors (a
         #: parameter whose leaf was replaced, by ``requires_grad_`` off and on, is followed)
         self._bindable = self._input_slots + [s for s, _ in self._tensors]
+        # ops that read only captured tensors and constants (a parameter's transpose...) are *fixed*:
+        # an instance runs them again only when one of those tensors holds another array (arrays in a
+        # graph are read-only, so the same array object is the same value)
+        known = {s for s, (kind, _) in enumerate(self._slots) if kind in (_TENSOR, _CONST)}
+        self._fixed = [False] * len(self._entries)
+        for k, e in enumerate(self._entries):
+            if all(s in known for s in [*e.ins, *_dyn_slots(e.dynamic)]):
+                self._fixed[k] = True
+                known.add(e.out)
+        reads = {s for e, fixed in zip(self._entries, self._fixed) if fixed for s in e.ins}
+        self._fixed_reads = [s for s, _ in self._tensors if s in reads]  # (the tensors they read)
+        self._fixed_outs = [e.out for e, fixed in zip(self._entries, self._fixed) if fixed]
         self._lock = threading.Lock()
         self._instances: list = []
 
@@ -245,10 +265,23 @@ class Graph:
                 node = engine.Context(ctx.xp, e.params, ctx.shapes)
             ctxs.append(node)
         inst.ctxs = ctxs
+        # its programs: (forward, context, input slots, parameters, dynamic parameters, output slot)
+        programs: tuple = ([], [])
+        for e, ctx, fixed in zip(self._entries, ctxs, self._fixed):
+            programs[fixed].append((e.op.forward, ctx, tuple(e.ins), e.params, e.dynamic, e.out))
+        inst.varying, inst.fixed = programs
+        inst.fixed_from = inst.fixed_values = None  # (the arrays the fixed ops last ran on, and their results)
         inst.bound = dict.fromkeys(self._input_slots)
         inst.bound.update((s, t._node) for s, t in self._tensors)
         inst.consumers = consumers
         inst.outputs = [node_of.get(s) for s in self._outputs]
+        # the sweeps from an output reuse their structure (engine.Plans) until _bind changes the graph
+        mine = {id(ctx) for ctx in ctxs}
+        inst.plans = []
+        for node in inst.outputs:
+            if node is not None and id(node) in mine and getattr(node, "plans", None) is None:
+                node.plans = engine.Plans()
+                inst.plans.append(node.plans)
         inst.refs = ()
         inst.busy = False
         inst.baseline = ()
@@ -262,7 +295,13 @@ class Graph:
                 return True
         if _getrefcount is None:
             return True  # (no reference counts: never reuse an instance that may be referenced)
-        return _refcounts(inst.outputs) != inst.baseline
+        counts = _refcounts(inst.outputs)  # (first: the loop below holds references of its own)
+        if counts == inst.baseline:
+            return False
+        for node, count, fresh in zip(inst.outputs, counts, inst.baseline):
+            if node is not None and count != fresh + sum(p.holds(node) for p in inst.plans):
+                return True
+        return False
 
     def _take(self) -> _Instance:
         with self._lock:
@@ -279,17 +318,17 @@ class Graph:
         return inst
 
     # -- calls --------------------------------------------------------------------------------
-    def __call__(self, *inputs):
+    def __call__(self, /, *inputs, **keywords):
         """Replay the graph on ``inputs`` (arrays or tensors of the compiled shapes and dtypes).
 
-        An input given as a tensor that requires grad is a vertex of the returned graph (so
-        ``sr.grad(y, [x])`` works); one given as an array (or a tensor that does not require grad)
-        is a constant, as in an eager call.
+        Inputs go as they went to :func:`compile`: positional ones by position (or by their
+        parameter's name), keyword ones by keyword; a static keyword (not an array) may be left out
+        or repeated with its compiled value. An input given as a tensor that requires grad is a
+        vertex of the returned graph (so ``sr.grad(y, [x])`` works); one given as an array (or a
+        tensor that does not require grad) is a constant, as in an eager call.
         """
-        if len(inputs) != len(self._specs):
-            raise TypeError(
-                f"compiled graph of {self._fn_name()}: expected {len(self._specs)} inputs, got {len(inputs)}"
-            )
+        if keywords or len(inputs) != len(self._specs) or not self._signature.plain:
+            inputs = self._signature.bind(self._fn_name(), inputs, keywords)
         arrays, nodes = [], []
         for i, x in enumerate(inputs):
             node = None
@@ -308,11 +347,49 @@ class Graph:
                 )
             arrays.append(a)
             nodes.append(node)
+        if core._record is not engine.record or (core._tracing and getattr(core._tracer, "recorder", None)):
+            return self._replay_through_ops(arrays, nodes)
         inst = self._take()
         try:
             return self._replay(inst, arrays, nodes)
         finally:
             inst.busy = False
+
+    def _replay_through_ops(self, arrays: list, nodes: list):
+        """The program run through :func:`~semirad.ops.core.apply`, which makes new nodes, as an eager
+        call does: what a call does while something follows the ops as they are recorded (forward
+        mode's sweep swaps ``ops.core._record``; a :func:`compile` of a function that calls this
+        graph traces them). Same ops, parameters, constants and component names as a replay."""
+        vals: list = self._template.copy()  # (arrays, or tensors where the value may have a vertex)
+        for s, a, node in zip(self._input_slots, arrays, nodes):
+            vals[s] = a if node is None else Tensor._wrap(a, node)
+        for s, t in self._tensors:
+            vals[s] = t
+        for e in self._entries:
+            args = [vals[s] for s in e.ins]
+            for j, a in enumerate(args):  # (an input that was a constant in the compiling call stays one)
+                if isinstance(a, Tensor) and not (e.recorded and e.ctx.parents[j] is not None):
+                    args[j] = a._data
+            params = e.params
+            if e.dynamic:
+                params = dict(params)
+                for key, d in e.dynamic:
+                    params[key] = _array(vals[d]) if type(d) is int else tuple(
+                        _array(vals[v]) if how == "slot" else v for how, v in d)  # fmt: skip
+            out = core.apply(e.op, *args, **params)
+            if out._node is not None:
+                out._node.component, out._node.name = e.ctx.component, e.ctx.name
+            vals[e.out] = out
+        record = engine.recording()
+        results = []
+        for s in self._outputs:
+            t = vals[s]
+            if not isinstance(t, Tensor):
+                t = Tensor._wrap(t, None)
+            elif not record:
+                t = Tensor._wrap(t._data, None)
+            results.append(t)
+        return tuple(results) if self._multiple else results[0]
 
     def _fn_name(self) -> str:
         return getattr(self.fn, "__qualname__", type(self.fn).__name__)
@@ -326,6 +403,8 @@ class Graph:
             if bound[s] is node:
                 continue
             bound[s] = node
+            for plans in inst.plans:  # (the graph below the outputs changes: plans made for it go)
+                plans.clear()
             if node is not None and inst.ctxs and node.seq > _first_seq(inst):
                 renumber = True
             for k, j in inst.consumers.get(s, ()):
@@ -354,28 +433,17 @@ class Graph:
                     if type(ctx) is Node:
                         ctx.consumed = False
                 break
-        ndarray, is_array = np.ndarray, backend.is_array
-        for (forward, ins, params, dynamic, out), ctx in zip(self._program, inst.ctxs):
-            if dynamic:
-                params = dict(params)
-                for key, d in dynamic:
-                    params[key] = vals[d] if type(d) is int else tuple(vals[v] if how == "slot" else v for how, v in d)
-                ctx.params = params
-            n = len(ins)
-            if n == 1:
-                y = forward(ctx, vals[ins[0]], **params) if params else forward(ctx, vals[ins[0]])
-            elif n == 2:
-                a, b = vals[ins[0]], vals[ins[1]]
-                y = forward(ctx, a, b, **params) if params else forward(ctx, a, b)
+        if inst.fixed:
+            now = [vals[s] for s in self._fixed_reads]
+            then = inst.fixed_from
+            if then is not None and all(map(operator.is_, now, then)):
+                for s, value in zip(self._fixed_outs, inst.fixed_values):
+                    vals[s] = value
             else:
-                y = forward(ctx, *[vals[s] for s in ins], **params)
-            if type(y) is ndarray:
-                y.setflags(write=False)
-            elif not is_array(y):
-                y = ctx.xp.asarray(y)
-                if type(y) is ndarray:
-                    y.setflags(write=False)
-            vals[out] = y
+                inst.fixed_from = None  # (until the fixed ops ran: one of them may raise)
+                _run(inst.fixed, vals)
+                inst.fixed_from, inst.fixed_values = now, [vals[s] for s in self._fixed_outs]
+        _run(inst.varying, vals)
         record = engine.recording()
         results = []
         for s, node in zip(self._outputs, inst.outputs):
@@ -414,10 +482,41 @@ class Graph:
         return f"<compiled graph of {self._fn_name()}: {s['ops']} ops ({s['ops_traced']} traced), inputs {shapes}>"
 
 
+def _run(program: list, vals: list) -> None:
+    """Run ops of a program (see :meth:`Graph._new_instance`) on the slot values ``vals``, in place."""
+    ndarray, is_array = np.ndarray, backend.is_array
+    for forward, ctx, ins, params, dynamic, out in program:
+        if dynamic:
+            params = dict(params)
+            for key, d in dynamic:
+                params[key] = vals[d] if type(d) is int else tuple(vals[v] if how == "slot" else v for how, v in d)
+            ctx.params = params
+        n = len(ins)
+        if n == 1:
+            y = forward(ctx, vals[ins[0]], **params) if params else forward(ctx, vals[ins[0]])
+        elif n == 2:
+            a, b = vals[ins[0]], vals[ins[1]]
+            y = forward(ctx, a, b, **params) if params else forward(ctx, a, b)
+        else:
+            y = forward(ctx, *[vals[s] for s in ins], **params)
+        if type(y) is ndarray:
+            y.setflags(write=False)
+        elif not is_array(y):
+            y = ctx.xp.asarray(y)
+            if type(y) is ndarray:
+                y.setflags(write=False)
+        vals[out] = y
+
+
+def _array(value):
+    return value._data if isinstance(value, Tensor) else value
+
+
 def _refcounts(nodes: list) -> list:
-    """Reference counts of the output nodes (compared with those of a fresh instance: anything more
-    is an output tensor, a sweep, a trace... that still uses the instance)."""
-    return [_getrefcount(n) for n in nodes]
+    """Reference counts of the output nodes (compared with those of a fresh instance, plus what the
+    instance's :class:`~semirad.engine.Plans` hold: anything more is an output tensor, a sweep, a
+    trace... that still uses the instance)."""
+    return [None if n is None else _getrefcount(n) for n in nodes]
 
 
 def _first_seq(inst: _Instance) -> int:
@@ -449,15 +548,18 @@ def _dyn_slots(dynamic: list) -> list:
     return out
 
 
-def compile(fn: Callable, *example_inputs, unique: bool = True) -> Graph:  # noqa: A001
-    """Record ``fn(*example_inputs)`` once and return a :class:`Graph` that replays it.
+def compile(fn: Callable, /, *example_inputs, unique: bool = True, **example_keywords) -> Graph:  # noqa: A001
+    """Record ``fn(*example_inputs, **example_keywords)`` once and return a :class:`Graph` that replays it.
 
     ``example_inputs`` are arrays or tensors; a call of the graph takes inputs of the same shapes,
-    dtypes and array types. Floating-point inputs are made leaves of the recorded graph while
-    compiling, so every op that depends on them is part of the program. ``fn`` returns a tensor or
-    a tuple/list of tensors. ``unique=False`` keeps identical subexpressions apart (the program is
-    then the eager tape op for op). Tensors that ``fn`` reads from outside (a model's parameters)
-    are read again at every call: an optimizer step between calls is seen by the next call.
+    dtypes and array types. A keyword whose value is an array or a tensor is an input too (given by
+    keyword at each call); any other keyword value (a flag, a number, a string) is *static*: ``fn``
+    sees it while compiling and a call may leave it out or repeat it, but not change it, as with
+    ``jax.jit``'s ``static_argnames``. Floating-point inputs are made leaves of the recorded graph
+    while compiling, so every op that depends on them is part of the program. ``fn`` returns a
+    tensor or a tuple/list of tensors. ``unique=False`` keeps identical subexpressions apart (the
+    program is then the eager tape op for op). Tensors that ``fn`` reads from outside (a model's
+    parameters) are read again at every call: an optimizer step between calls is seen by the next call.
 
     >>> import numpy as np, semirad as sr
     >>> g = sr.compile(lambda x: (x * x).sum(), np.zeros(3))
@@ -469,11 +571,16 @@ def compile(fn: Callable, *example_inputs, unique: bool = True) -> Graph:  # noq
     Traceback (most recent call last):
     ...
     ValueError: compiled graph of <lambda>: input 0 ('x') has shape (4,) ... compiled for shape (3,) ...
+    >>> masked = sr.compile(lambda x, mask=None, scale=1.0: (x * mask).sum() * scale, np.ones(2), mask=np.ones(2))
+    >>> masked(np.array([1.0, 2.0]), mask=np.array([0.0, 1.0])).item()
+    2.0
     """
-    names = _input_names(fn, len(example_inputs))
+    signature = _Signature.of(fn, len(example_inputs), example_keywords)
+    names = signature.names
     recorder = _Recorder()
     specs, traced = [], []
-    for i, x in enumerate(example_inputs):
+    examples = list(example_inputs) + [example_keywords[k] for k in names[len(example_inputs) :]]
+    for i, x in enumerate(examples):
         a = x._data if isinstance(x, Tensor) else (protected(x) if backend.is_array(x) else np.asarray(x))
         specs.append((tuple(a.shape), a.dtype, type(a)))
         t = Tensor._wrap(a, None)
@@ -481,11 +588,13 @@ def compile(fn: Callable, *example_inputs, unique: bool = True) -> Graph:  # noq
             t._node = engine.leaf(a.shape, a.dtype, names[i])
         recorder.new_slot(_INPUT, i, t, a)
         traced.append(t)
+    positional = traced[: len(example_inputs)]
+    keywords = dict(zip(names[len(example_inputs) :], traced[len(example_inputs) :]), **signature.static)
     core._tracer.recorder = recorder
     core._tracing.append(None)
     try:
         with _grad_on():
-            out = fn(*traced)
+            out = fn(*positional, **keywords)
     finally:
         core._tracing.pop()
         core._tracer.recorder = None
@@ -506,7 +615,90 @@ def compile(fn: Callable, *example_inputs, unique: bool = True) -> Graph:  # noq
             )
         slots.append(s)
     _check_complete(recorder, outs)
-    return Graph(fn, names, specs, recorder, slots, multiple, unique)
+    return Graph(fn, names, specs, recorder, slots, multiple, unique, signature)
+
+
+_MISSING = object()
+
+
+class _Signature:
+    """How the arguments of a call map to the graph's inputs: ``names`` (the positional inputs, by
+    ``fn``'s parameter names, then the keyword ones), how many may be given by position, which by
+    name, and the static keywords with their compiled values."""
+
+    def __init__(self, names: list, by_position: list, by_name: dict, static: dict):
+        self.names, self.by_position, self.by_name, self.static = names, by_position, by_name, static
+        #: whether a call with every input by position, in order, needs no binding (the fast path)
+        self.plain = by_position == list(range(len(names)))
+
+    @classmethod
+    def of(cls, fn: Callable, n: int, keywords: dict) -> _Signature:
+        params = _safe_params(fn)
+        ordered = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        names = [p.name for p in ordered[:n]]
+        names += [f"input{i}" for i in range(len(names), n)]
+        by_name = {p.name: i for i, p in enumerate(ordered[:n]) if p.kind == p.POSITIONAL_OR_KEYWORD}
+        static = {}
+        for key, value in keywords.items():
+            if isinstance(value, Tensor) or backend.is_array(value):
+                by_name[key] = len(names)
+                names.append(key)
+            else:
+                static[key] = value
+        by_position = list(range(n))  # (then, as Python binds them, keyword inputs that fn takes by position)
+        for p in ordered[n:]:
+            if p.kind != p.POSITIONAL_OR_KEYWORD or p.name not in by_name:
+                break
+            by_position.append(by_name[p.name])
+        return cls(names, by_position, by_name, static)
+
+    def bind(self, fn_name: str, args: tuple, keywords: dict) -> list:
+        """The inputs of a call in the graph's order; a missing, unknown, doubled or changed argument
+        raises a ``TypeError`` (``ValueError`` for a changed static keyword) that names it."""
+        where = f"compiled graph of {fn_name}"
+        n = len(self.names)
+        if len(args) > len(self.by_position):
+            many = "inputs" if len(self.by_position) == n else "positional inputs"
+            raise TypeError(f"{where}: expected {len(self.by_position)} {many}, got {len(args)}")
+        given = [_MISSING] * n
+        for i, arg in zip(self.by_position, args):
+            given[i] = arg
+        for key, value in keywords.items():
+            i = self.by_name.get(key)
+            if i is not None:
+                if given[i] is not _MISSING:
+                    raise TypeError(f"{where}: input {key!r} given twice (by position and by keyword)")
+                given[i] = value
+            elif key in self.static:
+                compiled = self.static[key]
+                if not _same(value, compiled):
+                    raise ValueError(
+                        f"{where}: keyword {key!r} is {value!r}, the graph was compiled with {compiled!r} "
+                        "(a static keyword: compile another graph for this value)"
+                    )
+            else:
+                known = ", ".join(repr(k) for k in [*self.by_name, *self.static]) or "none"
+                raise TypeError(f"{where}: unexpected keyword {key!r} (its keywords: {known})")
+        missing = [name for name, value in zip(self.names, given) if value is _MISSING]
+        if missing:
+            raise TypeError(
+                f"{where}: expected {n} inputs, got {n - len(missing)} (missing {', '.join(map(repr, missing))})"
+            )
+        return given
+
+
+def _same(a, b) -> bool:
+    """Whether a static keyword's value is the compiled one (same type, equal; anything that does
+    not compare to a plain bool must be the same object)."""
+    if a is b:
+        return True
+    if type(a) is not type(b):
+        return False
+    try:
+        equal = a == b
+    except Exception:  # noqa: BLE001 (a comparison that raises is a difference)
+        return False
+    return isinstance(equal, (bool, np.bool_)) and bool(equal)
 
 
 class _grad_on:
@@ -544,18 +736,6 @@ def _check_complete(recorder: _Recorder, outs: list) -> None:
                 "this call (an op that records its own nodes): it cannot be replayed"
             )
         stack.extend(p for p in node.parents if p is not None)
-
-
-def _input_names(fn: Callable, n: int) -> list:
-    try:
-        params = [p for p in inspect.signature(fn).parameters.values()
-                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]  # fmt: skip
-    except (TypeError, ValueError):
-        params = []
-    names = [p.name for p in params[:n]]
-    if len(params) < n and any(p.kind == p.VAR_POSITIONAL for p in _safe_params(fn)):
-        names += [f"input{i}" for i in range(len(names), n)]
-    return names + [f"input{i}" for i in range(len(names), n)]
 
 
 def _safe_params(fn: Callable) -> list:

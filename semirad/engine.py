@@ -3,7 +3,9 @@
 A :class:`Node` is a vertex *tensor* of the recorded graph: the op that made it, the op's saved
 context and its parent nodes (``None`` for a constant input). :func:`sweep` walks the graph from
 an output back to the requested inputs and is generic twice over: it knows no op (it calls
-``node.op.backward``) and no semiring (it calls the semiring's ``seed``/``enter``/``add``).
+``node.op.backward``) and no semiring (it calls the semiring's ``seed``/``enter``/``add``). What
+it walks is a :class:`Plan` (which vertices, in which order, which parents get what), made for
+each sweep, or kept on the root (:class:`Plans`) where the graph below it does not change.
 """
 
 from __future__ import annotations
@@ -75,10 +77,11 @@ class Context:
 class Node(Context):
     """One recorded tensor: ``op(*parents)``; a leaf has no op. Made by :func:`record` (an op's
     node, which is also the op's context: one object per op, the tape is the hot path) or
-    :func:`leaf`.
+    :func:`leaf`. ``plans`` is unset, except on a root whose maker keeps its graph fixed and lets
+    sweeps keep their structure there (:class:`Plans`).
     """
 
-    __slots__ = ("op", "parents", "shape", "dtype", "seq", "name", "grad", "consumed", "component")
+    __slots__ = ("op", "parents", "shape", "dtype", "seq", "name", "grad", "consumed", "component", "plans")
 
     @property
     def ctx(self):
@@ -233,25 +236,27 @@ class Sweep:
     every vertex it visited."""
 
     def __init__(
-        self, semiring, root: Node, order: list, base: dict | None, kept: dict, values: dict, seed: Any = None
+        self, semiring, root: Node, order: list, bases: list | None, kept: dict, values: dict, seed: Any = None
     ):
         self.semiring, self.root, self.order = semiring, root, order
-        self._base, self.kept, self.values = base, kept, values
+        self.kept, self.values = kept, values
         self.seed = seed  # the real seed array at the root (None: ones)
-        self._bases = None
+        self._bases = bases  # (the base of every node of ``order``, in its order)
+        self._base = None
 
     @property
     def base(self) -> dict:
-        """``node -> global id of its first element`` (computed on first use when the sweep did not need it)."""
+        """``node -> global id of its first element`` (made on first use)."""
         if self._base is None:
-            self._base = _element_bases(self.order)
+            if self._bases is None:
+                self._bases = _bases(self.order)
+            self._base = dict(zip(self.order, self._bases))
         return self._base
 
     def locate(self, gid: int) -> tuple[Node, int]:
         """The ``(node, flat index)`` of a global element id."""
         if self._bases is None:
-            base = self.base
-            self._bases = [base[n] for n in self.order]
+            self._bases = _bases(self.order)
         i = bisect.bisect_right(self._bases, gid) - 1
         node = self.order[i]
         return node, gid - self._bases[i]
@@ -259,6 +264,30 @@ class Sweep:
 
 def ancestors(root: Node) -> list:
     """Every node ``root`` depends on (itself included), in creation order: a topological order."""
+    plans = getattr(root, "plans", None)
+    if plans is not None:
+        return list(plans.graph(root)[0])
+    return _ancestors(root)
+
+
+def graph_of(root: Node) -> tuple[list, dict]:
+    """``(ancestors(root), {node: its position there})``, kept with ``root.plans`` where set
+    (:class:`Plans`); neither is to be changed by the caller.
+
+    >>> import semirad as sr
+    >>> w = sr.tensor([1.0], requires_grad=True)
+    >>> nodes, index = graph_of((w * 2.0)._node)
+    >>> [n.op_name for n in nodes], index[w._node]
+    (['leaf', 'mul'], 0)
+    """
+    plans = getattr(root, "plans", None)
+    if plans is not None:
+        return plans.graph(root)
+    nodes = _ancestors(root)
+    return nodes, dict(zip(nodes, range(len(nodes))))
+
+
+def _ancestors(root: Node) -> list:
     seen = {root}
     stack = [root]
     add, push, pop = seen.add, stack.append, stack.pop
@@ -273,6 +302,119 @@ def ancestors(root: Node) -> list:
 _seq = operator.attrgetter("seq")
 
 
+class Plans:
+    """What sweeps from one root reuse while no node below it changes its parents or ``seq``: the
+    ancestors and, per targets and per whether the semiring enters vertices, a :class:`Plan`.
+
+    Whoever can promise that the graph stays fixed sets one as ``root.plans`` (the slot is unset on
+    other nodes) and calls :meth:`clear` when it changes the graph: compile.py does, on the outputs
+    of a replayed graph, whose replays refresh only what a plan does not read (``saved``,
+    ``params``). It holds two references to every node below the root (the ancestors list and its
+    index) and none otherwise (plans hold positions), see :meth:`holds`.
+
+    >>> import semirad as sr
+    >>> w = sr.tensor([1.0, 2.0], requires_grad=True)
+    >>> y = (w * w).sum()
+    >>> y._node.plans = Plans()
+    >>> sr.grad(y, [w])[0].tolist(), len(y._node.plans.plans)   # a plan made and kept
+    ([2.0, 4.0], 1)
+    >>> sr.grad(y, [w])[0].tolist(), len(y._node.plans.plans)   # and reused
+    ([2.0, 4.0], 1)
+    """
+
+    __slots__ = ("_graph", "plans")
+
+    def __init__(self):
+        self._graph = None  # (ancestors, {node: position in them}), one object: read atomically
+        self.plans: dict = {}
+
+    def graph(self, root: Node) -> tuple:
+        """``(ancestors(root), {node: its position there})``, made on first use."""
+        known = self._graph
+        if known is None:
+            graph = _ancestors(root)
+            known = self._graph = (graph, {node: i for i, node in enumerate(graph)})
+        return known
+
+    def clear(self) -> None:
+        """Forget everything: the graph below the root changed."""
+        self._graph = None
+        self.plans = {}
+
+    def holds(self, node: Node) -> int:
+        """How many references this object holds to ``node`` (a reference count minus this is
+        what others hold: compile.py's test of whether a replay's nodes are still in use)."""
+        known = self._graph
+        return 2 if known is not None and node in known[1] else 0
+
+
+class Plan:
+    """The structure of one sweep, the same at every sweep of an unchanged graph.
+
+    ``positions``: where the vertices on a path from a target to the root are among the ancestors
+    (the sweep's ``order``, creation order). ``steps``: per vertex of ``order``, in reverse,
+    ``(position in order, op, needs, destinations, wanted)``, with ``op`` None where the sweep only
+    takes the vertex's value and ``destinations`` the positions in ``order`` of the parents that
+    get a contribution (None for the others). ``bases``: the element bases (:class:`Sweep`), where
+    the semiring enters vertices; where it does not, the vertices whose value is only taken (the
+    leaves) are not steps but ``taken``, read after the loop. ``checked``: the semiring classes
+    whose contributions' shapes a sweep of this plan has checked (a rule's shapes depend on nothing
+    else). A plan holds no node.
+    """
+
+    __slots__ = ("positions", "steps", "taken", "bases", "checked")
+
+    def __init__(self, graph: list, targets: list, with_bases: bool):
+        wanted = set(targets)
+        on_path: dict = {}  # node -> position in order (``None`` is never a key: a constant input)
+        get = on_path.get
+        positions, steps, taken = [], [], []
+        add_position, add_step = positions.append, steps.append
+        position = 0
+        for i, node in enumerate(graph):
+            parents = node.parents
+            n = len(parents)  # (no, one and two parents unrolled: most nodes, and ``needs`` tuples reused)
+            if n == 1:
+                d = get(parents[0])
+                needs = None if d is None else _ONE
+                destinations = (d,)
+            elif n == 2:
+                d0, d1 = get(parents[0]), get(parents[1])
+                if d0 is None:
+                    needs = None if d1 is None else _RIGHT
+                else:
+                    needs = _LEFT if d1 is None else _BOTH
+                destinations = (d0, d1)
+            elif n:
+                destinations = tuple(map(get, parents))
+                needs = tuple([d is not None for d in destinations])
+                needs = needs if True in needs else None
+            else:
+                needs = None
+            if needs is None:  # no parent on a path: on one only as a target (its value is taken)
+                if node not in wanted:
+                    continue
+                if with_bases:
+                    add_step((position, None, (), (), True))
+                else:
+                    taken.append(position)
+            else:
+                add_step((position, node.op, needs, destinations, node in wanted))
+            on_path[node] = position
+            position += 1
+            add_position(i)
+        steps.reverse()
+        self.positions, self.steps, self.taken, self.checked = positions, tuple(steps), tuple(taken), set()
+        self.bases = _bases(list(on_path)) if with_bases else None
+
+    def order(self, graph: list) -> list:
+        """The nodes of the sweep (in creation order) among ``graph``, the ancestors it was made from."""
+        return [graph[i] for i in self.positions]
+
+
+_ONE, _LEFT, _RIGHT, _BOTH = (True,), (True, False), (False, True), (True, True)
+
+
 def sweep(
     root: Node, targets: list, seed: Any, semiring, mark_consumed: bool = False, graph: list | None = None
 ) -> Sweep:
@@ -283,15 +425,25 @@ def sweep(
     ``enter`` hook and to the op's backward, and dropped. ``graph`` may pass ``ancestors(root)``
     when the caller has it already. ``mark_consumed`` (``Tensor.backward``) claims the graph's op
     nodes for this one sweep: a second claim, from any thread, raises (the claim is undone if the
-    sweep fails).
+    sweep fails). Where ``root.plans`` is set (:class:`Plans`) the structure is reused.
     """
-    if graph is None:
-        graph = ancestors(root)
+    enters = getattr(semiring, "has_enter", True)
+    plans = getattr(root, "plans", None)
+    if plans is None:
+        if graph is None:
+            graph = _ancestors(root)
+        plan = Plan(graph, targets, enters)
+    else:
+        graph, index = plans.graph(root)
+        key = (tuple(map(index.get, targets)), enters)
+        plan = plans.plans.get(key)
+        if plan is None:
+            plan = plans.plans[key] = Plan(graph, targets, enters)
     if not mark_consumed:
-        return _sweep(root, targets, seed, semiring, graph)
+        return _sweep(root, plan, graph, seed, semiring)
     claimed = _claim(graph)
     try:
-        return _sweep(root, targets, seed, semiring, graph)
+        return _sweep(root, plan, graph, seed, semiring)
     except BaseException:
         for node in claimed:
             node.consumed = False
@@ -316,68 +468,53 @@ def _claim(graph: list) -> list:
     return ops
 
 
-def _sweep(root: Node, targets: list, seed: Any, semiring, graph: list) -> Sweep:
+def _sweep(root: Node, plan: Plan, graph: list, seed: Any, semiring) -> Sweep:
     semiring = semiring.for_sweep() if hasattr(semiring, "for_sweep") else semiring
-    wanted = set(targets)
-    on_path = set(wanted)  # (holds nodes only: ``None in on_path`` is False, a constant input)
-    order = []
-    mark, append = on_path.add, order.append
-    for node in graph:
-        if node in on_path:
-            append(node)
-            continue
-        for p in node.parents:
-            if p in on_path:
-                mark(node)
-                append(node)
-                break
-    enter = semiring.enter if getattr(semiring, "has_enter", True) else None
-    base = None if enter is None else _element_bases(order)
-    add = semiring.add
-    shape_of = semiring.shape
-    pending = {root: semiring.seed(seed)}
-    take, get = pending.pop, pending.get
+    order = plan.order(graph)
+    bases = plan.bases
+    enter = None if bases is None else semiring.enter
+    add, shape_of = semiring.add, semiring.shape
+    check = type(semiring) not in plan.checked
     kept, values = {}, {}
-    for node in reversed(order):
-        g = take(node)
-        if type(g) is _Buffer:
+    pending = [None] * len(order)  # the value of each node of ``order``, while it is accumulated
+    if order and order[-1] is root:
+        pending[-1] = semiring.seed(seed)
+    buffers = False  # whether a Slice made a _Buffer (a pending value the sweep owns)
+    for i, op, needs, destinations, wanted in plan.steps:
+        g = pending[i]
+        pending[i] = None
+        if buffers and type(g) is _Buffer:
             g = g.value
-        if node in wanted:
+        node = order[i]
+        if wanted:
             values[node] = g
         if enter is not None:
-            g, keep = enter(g, node, base[node])
+            g, keep = enter(g, node, bases[i])
             if keep is not None:
                 kept[node] = keep
-        op = node.op
         if op is None:
-            continue
-        parents = node.parents
-        if len(parents) == 1:
-            needs = (parents[0] in on_path,)
-        elif len(parents) == 2:
-            p0, p1 = parents
-            needs = (p0 in on_path, p1 in on_path)
-        else:
-            needs = tuple([p in on_path for p in parents])
-        if True not in needs:
             continue
         contributions = op.backward(node, g, semiring, needs)
         del g
-        for parent, need, contribution in zip(parents, needs, contributions):
-            if not need:
+        for j, contribution in zip(destinations, contributions):
+            if j is None:
                 continue
-            previous = get(parent)
+            previous = pending[j]
             if type(contribution) is Slice:
-                pending[parent] = _add_slice(semiring, previous, contribution, parent.shape)
-                continue
-            if shape_of(contribution) != parent.shape:
-                _wrong_shape(op, shape_of(contribution), parent)
-            if previous is None:
-                pending[parent] = contribution
+                pending[j] = _add_slice(semiring, previous, contribution, order[j].shape)
+                buffers = True
+            elif check and shape_of(contribution) != order[j].shape:
+                _wrong_shape(op, shape_of(contribution), order[j])
+            elif previous is None:
+                pending[j] = contribution
             else:
-                pending[parent] = add(previous.value if type(previous) is _Buffer else previous, contribution)
-    return Sweep(semiring, root, order, base, kept, values, seed)
-
+                pending[j] = add(previous.value if buffers and type(previous) is _Buffer else previous, contribution)
+    for i in plan.taken:
+        g = pending[i]
+        values[order[i]] = g.value if type(g) is _Buffer else g
+    if check:
+        plan.checked.add(type(semiring))
+    return Sweep(semiring, root, order, bases, kept, values, seed)
 
 
 def _wrong_shape(op, shape: tuple, parent: Node):
@@ -436,11 +573,11 @@ def full_contribution(semiring, contribution, shape: tuple):
     return contribution
 
 
-def _element_bases(order: list) -> dict:
-    """Global id of the first element of every node: elements are numbered in creation order."""
-    base, next_id = {}, 0
+def _bases(order: list) -> list:
+    """Global id of the first element of every node of ``order``: elements are numbered in creation order."""
+    bases, next_id = [], 0
     prod = math.prod
     for node in order:
-        base[node] = next_id
+        bases.append(next_id)
         next_id += prod(node.shape)
-    return base
+    return bases

@@ -7,29 +7,14 @@ import threading
 
 import numpy as np
 import pytest
+from same_bits import arrays_of as _arrays
+from same_bits import assert_same
 
 import semirad as sr
 from semirad.compile import CompileError
 from semirad.testing import builtin_semirings
 
 SEMIRINGS = builtin_semirings()
-
-
-def _arrays(value):
-    """A semiring result as a list of arrays (values, backpointers, k-best tuples...)."""
-    if isinstance(value, (tuple, list)):
-        return [a for v in value for a in _arrays(v)]
-    if isinstance(value, dict):
-        return [a for k in sorted(value, key=str) for a in _arrays(value[k])]
-    return [np.asarray(value)]
-
-
-def assert_same(a, b):
-    a, b = _arrays(a), _arrays(b)
-    assert len(a) == len(b)
-    for x, y in zip(a, b):
-        assert x.dtype == y.dtype and x.shape == y.shape
-        assert np.array_equal(x, y, equal_nan=x.dtype.kind in "fc"), (x, y)
 
 
 #: semirings whose ⊕ is a floating-point sum: merged subexpressions associate it differently

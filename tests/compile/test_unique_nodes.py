@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from same_bits import arrays_of as _arrays
 
 import semirad as sr
 from semirad.testing import builtin_semirings
@@ -43,12 +44,6 @@ def random_fn(seed: int, w):
         return (out * out).sum()
 
     return fn
-
-
-def _arrays(value):
-    if isinstance(value, (tuple, list)):
-        return [a for v in value for a in _arrays(v)]
-    return [np.asarray(value)]
 
 
 @pytest.mark.parametrize("seed", range(25))
