@@ -8,6 +8,7 @@ for ops live in :mod:`semirad.fast`, each semiring's algorithms and their kernel
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
@@ -163,6 +164,22 @@ def device_of(a) -> Device:
     if cupy is not None and isinstance(a, cupy.ndarray):
         return Device("cuda", int(a.device.id))
     return CPU
+
+
+def device_scope(array):
+    """A context manager under which new arrays go to ``array``'s GPU: cupy makes every new array
+    (copies, ones, results of a rule) on the *current* GPU, which need not be the one a graph lives
+    on. Nothing to do for a host array.
+
+    >>> with device_scope(np.zeros(2)):
+    ...     pass
+    """
+    if cupy is not None and isinstance(array, cupy.ndarray):
+        return array.device
+    return _NO_SCOPE
+
+
+_NO_SCOPE = contextlib.nullcontext()
 
 
 def to_device(a, device):

@@ -219,6 +219,7 @@ class Graph:
                 self._template[s] = payload
             elif kind == _TENSOR:
                 self._tensors.append((s, payload))
+        self._tensor_devices = [backend.device_of(t._data) for _, t in self._tensors]
         self._input_slots = [s for s, (kind, _) in enumerate(self._slots) if kind == _INPUT]
         #: slots whose vertex is bound at each call: the inputs, then the captured tensors (a
         #: parameter whose leaf was replaced, by ``requires_grad_`` off and on, is followed)
@@ -338,15 +339,23 @@ class Graph:
                 a = protected(x)
             else:
                 a = np.asarray(x)
-            shape, dtype, kind = self._specs[i]
+            shape, dtype, kind, device = self._specs[i]
             if a.shape != shape or a.dtype != dtype or type(a) is not kind:
                 raise ValueError(
                     f"compiled graph of {self._fn_name()}: input {i} ({self._names[i]!r}) has shape {tuple(a.shape)} "
                     f"and dtype {a.dtype} ({type(a).__name__}); the graph was compiled for shape {shape} and dtype "
                     f"{dtype} ({kind.__name__}): compile another graph for these inputs"
                 )
+            if device.type != "cpu" and backend.device_of(a) != device:
+                raise backend.DeviceError(
+                    f"compiled graph of {self._fn_name()}: input {i} ({self._names[i]!r}) of shape {tuple(a.shape)} "
+                    f"is on {backend.device_of(a)}; the graph was compiled for {device}: move the input there, or "
+                    "compile another graph for this device"
+                )
             arrays.append(a)
             nodes.append(node)
+        if backend.cupy is not None:
+            self._check_captured_devices()
         if core._record is not engine.record or (core._tracing and getattr(core._tracer, "recorder", None)):
             return self._replay_through_ops(arrays, nodes)
         inst = self._take()
@@ -354,6 +363,19 @@ class Graph:
             return self._replay(inst, arrays, nodes)
         finally:
             inst.busy = False
+
+    def _check_captured_devices(self) -> None:
+        """The tensors ``fn`` captured (parameters) must be where they were when compiling: the
+        program's constants and its ops' array module are that device's."""
+        for (_, t), device in zip(self._tensors, self._tensor_devices):
+            now = backend.device_of(t._data)
+            if now != device:
+                name = f" {t.name!r}" if t.name else ""
+                raise backend.DeviceError(
+                    f"compiled graph of {self._fn_name()}: the captured tensor{name} of shape {tuple(t.shape)} is "
+                    f"now on {now}; the graph was compiled with it on {device}, where its constants are: compile the "
+                    "graph again after moving the model"
+                )
 
     def _replay_through_ops(self, arrays: list, nodes: list):
         """The program run through :func:`~semirad.ops.core.apply`, which makes new nodes, as an eager
@@ -582,7 +604,7 @@ def compile(fn: Callable, /, *example_inputs, unique: bool = True, **example_key
     examples = list(example_inputs) + [example_keywords[k] for k in names[len(example_inputs) :]]
     for i, x in enumerate(examples):
         a = x._data if isinstance(x, Tensor) else (protected(x) if backend.is_array(x) else np.asarray(x))
-        specs.append((tuple(a.shape), a.dtype, type(a)))
+        specs.append((tuple(a.shape), a.dtype, type(a), backend.device_of(a)))
         t = Tensor._wrap(a, None)
         if a.dtype.kind in "fc":
             t._node = engine.leaf(a.shape, a.dtype, names[i])

@@ -17,6 +17,8 @@ import operator
 import threading
 from typing import Any
 
+from . import backend
+
 _creation_order = itertools.count()  # next() on a count is atomic: ids stay unique across threads
 
 
@@ -439,15 +441,16 @@ def sweep(
         plan = plans.plans.get(key)
         if plan is None:
             plan = plans.plans[key] = Plan(graph, targets, enters)
-    if not mark_consumed:
-        return _sweep(root, plan, graph, seed, semiring)
-    claimed = _claim(graph)
-    try:
-        return _sweep(root, plan, graph, seed, semiring)
-    except BaseException:
-        for node in claimed:
-            node.consumed = False
-        raise
+    with backend.device_scope(seed):  # (the rules' new arrays on the graph's GPU, not the current one)
+        if not mark_consumed:
+            return _sweep(root, plan, graph, seed, semiring)
+        claimed = _claim(graph)
+        try:
+            return _sweep(root, plan, graph, seed, semiring)
+        except BaseException:
+            for node in claimed:
+                node.consumed = False
+            raise
 
 
 _claims = threading.Lock()

@@ -1042,9 +1042,11 @@ def seed_array(output: Tensor, seed) -> Any:
             raise ValueError(
                 f"backward from a non-scalar output of shape {output.shape} needs an explicit seed of that shape"
             )
-        return xp.ones(output.shape, dtype=output.dtype)
+        with backend.device_scope(output._data):
+            return xp.ones(output.shape, dtype=output.dtype)
     seed = seed.data if isinstance(seed, Tensor) else seed
-    seed = xp.array(seed, dtype=output.dtype)  # a copy: results read it after the call
+    with backend.device_scope(output._data):
+        seed = xp.array(seed, dtype=output.dtype)  # a copy (on the output's GPU): results read it after the call
     if tuple(seed.shape) != output.shape:
         raise ValueError(f"seed of shape {tuple(seed.shape)} does not match the output's shape {output.shape}")
     return seed

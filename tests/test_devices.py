@@ -88,6 +88,21 @@ def test_tensor_moves_between_host_and_devices(cp):
     assert "tensor(" in repr(x)
 
 
+def test_a_callers_device_array_an_op_keeps_stays_on_its_gpu(cp):
+    """An op keeps a read-only copy of a caller's cupy array (cupy has no read-only flag); cupy's
+    ``copy()`` makes it on the current GPU, which need not be the array's."""
+    from semirad.readonly import protected
+
+    with cp.cuda.Device(1):
+        raw = cp.asarray(np.arange(3.0))
+    kept = protected(raw)
+    assert _on_device(kept, cp, 1) and kept is not raw
+    x = sr.tensor(np.ones(3), requires_grad=True).cuda(1)
+    y = x * raw  # GPU 0 is current
+    assert y.device == "cuda:1"
+    np.testing.assert_array_equal(cp.asnumpy(sr.grad(y.sum(), [x])[0]), np.arange(3.0))
+
+
 def test_mixed_devices_are_a_clear_error_naming_op_tensors_and_devices(cp):
     w = sr.tensor(np.ones((3, 4)), requires_grad=True, name="W", device="cuda")
     v = sr.tensor(np.ones(4), name="v")
