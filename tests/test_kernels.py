@@ -771,3 +771,22 @@ def test_the_512_bit_entry_point_is_compiled_only_for_avx512():
     wide, plain = max_abs.runner("wide", np.float32), max_abs.runner("parallel", np.float32)
     assert (wide is plain) == (not _host_has_avx512())
     assert max_abs.WIDE_VECTORS == _host_has_avx512()
+
+
+@pytest.mark.skipif(not kernels.AVAILABLE, reason="numba not installed")
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("p", [1, 20, 129])
+def test_fewer_columns_than_a_chunk_are_packed_unpadded(dtype, p):
+    """The general path with fewer output columns than a chunk holds (packed as they are) or one more:
+    the reference's bits, values read in place or transposed."""
+    max_abs = kernels.compiled("max_abs")
+    rng = np.random.default_rng(p)
+    m, n = 600, 300
+    assert m * n * p >= max_abs.SMALL_MAX_WORK or p == 1
+    w = rng.standard_normal((n, p)).astype(dtype)
+    for v in (rng.standard_normal((m, n)).astype(dtype), rng.standard_normal((n, m)).astype(dtype).T):
+        ids = np.arange(m * n, dtype=np.int64).reshape(m, n)
+        got = max_abs_dispatch.matmul(np, v, ids, w)
+        want = max_abs_reference.matmul(np, v, ids, w)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])

@@ -994,7 +994,7 @@ def _run(values, weights, ids, dtype, batch, nbatch, vix, wix, ids_of_w=0):
     out_i = np.empty((nbatch, m, p), dtype=np.int64)
     dead_end = False
     if m and p:
-        kc = CHUNK_BYTES // out_v.itemsize
+        kc = min(CHUNK_BYTES // out_v.itemsize, p)  # (fewer columns than a chunk: packed as they are, not padded)
         nkc = (p + kc - 1) // kc
         nrb = (m + ROWS - 1) // ROWS
         ntasks = nbatch * nrb * nkc
