@@ -10,7 +10,8 @@ kernels loaded before anything is timed. Prints a table of ratios (and writes no
 * ``over_dataset``: 64 samples of a 2-layer transformer encoder (d_model 32, 4 heads, 8 tokens;
   trace per sample) on 2 worker processes (``ProcessPoolExecutor(2)``, and a Dask ``LocalCluster``
   of 2 single-threaded worker processes when ``distributed`` is installed) vs serial eager; each
-  worker compiles the graph once and replays it. Wall-clock of one run each (after one warm-up run);
+  worker compiles the graph once and replays it. Wall-clock of one run each (after one warm-up run of the
+  same samples);
 * ``machine``: the speed-up 2 processes give on this machine at best (:func:`machine_ceiling`), and the
   over_dataset speed-up over it.
 """
@@ -114,7 +115,7 @@ def dataset_rows(dask: bool) -> dict:
     out = {}
 
     def timed(name, **kw):
-        over_dataset(fn, data[:4], progress=False, **kw)  # warm-up (workers started, kernels loaded)
+        over_dataset(fn, data, progress=False, **kw)  # warm-up: every worker started, kernels loaded
         t = time.perf_counter()
         result = over_dataset(fn, data, progress=False, **kw)
         out[name] = time.perf_counter() - t
@@ -192,7 +193,7 @@ def main(argv=None) -> None:
     rows["speed-up compiled, serial"] = d["serial"] / d["serial, compiled"]
     ceiling = machine_ceiling()
     rows["machine: 2 processes / 1"] = ceiling
-    rows["speed-up 2 workers / machine"] = rows["speed-up 2 workers"] / ceiling
+    rows["2 workers' speed-up / machine's"] = rows["speed-up 2 workers"] / ceiling
     print("\nratio                          measured   target")
     for k, v in rows.items():
         target = TARGETS.get(k, TARGETS["speed-up 2 workers"] if k.startswith("speed-up 2 ") else None)

@@ -422,7 +422,7 @@ def over_dataset(
     (``pip install semirad[dask]``). Each sample's row comes back to this process, which writes it
     to ``path`` as soon as it arrives (so a killed worker or driver loses only the samples in
     flight, at most ``in_flight``: default 4 per worker) and computes the statistics from the rows:
-    the same numbers as a serial run. A task is ``chunk`` samples (default: about 4 tasks per worker
+    the same numbers as a serial run. A task is ``chunk`` samples (default: about 2 tasks per worker
     and at most 16 samples; 1 when ``batches`` has no ``len``), whose rows come back together; at
     most ``in_flight`` tasks are submitted at a time (default 2 per worker). The first error in a
     sample (or a lost worker) stops the run after the rows already computed are written (those of
@@ -734,7 +734,7 @@ def _trace_parallel(batches, limit, progress, desc, checkpoint, executor, work: 
 
     window = in_flight if in_flight is not None else 2 * workers
     if chunk is None:
-        chunk = 1 if total is None else max(1, min(16, (total - len(done)) // (4 * workers)))
+        chunk = 1 if total is None else max(1, min(16, (total - len(done)) // (2 * workers)))
     items: list = []
     pending: set = set()
     failure = None
