@@ -22,6 +22,10 @@ END = -1
 #: kept backpointers are compacted to int32 where every real id lies below this (2**31: an id
 #: truncated to 32 bits is itself; tests lower it to exercise the int64 fallback)
 COMPACT_BELOW = 2**31
+#: kept backpointers of fewer elements stay int64: compacting them (an ``astype`` and a lookup per
+#: vertex, about 1.5 µs) costs more than the at most 256 bytes it saves (docs/design.md, "Compact
+#: backpointers"; tests set it to 0 to compact every array)
+COMPACT_MIN_ELEMENTS = 64
 #: ``NO_PATH`` in compact backpointers (what ``astype(int32)`` makes of it: its low 32 bits)
 NO_PATH32 = -1
 
@@ -31,7 +35,8 @@ _INT64, _INT32 = np.dtype(np.int64), np.dtype(np.int32)
 def compact(xp, ids, bound: int):
     """The int64 backpointers ``ids`` in the form a sweep keeps them: int32 where ``bound`` (one
     past every real id that ``ids`` may hold; 0 or less: not known) is at most
-    :data:`COMPACT_BELOW`, else ``ids`` itself.
+    :data:`COMPACT_BELOW` and ``ids`` has :data:`COMPACT_MIN_ELEMENTS` elements or more, else ``ids``
+    itself.
 
     One ``astype`` (the layout kept: a transposed array stays F-contiguous; a broadcast view stays
     a view of the compacted elements it repeats). Real ids are unchanged and ``NO_PATH`` becomes
@@ -39,14 +44,18 @@ def compact(xp, ids, bound: int):
     the output's backpointers do (the seed's), and a sweep enters the output first, with ``bound``
     0. :func:`widen` reverses it.
 
-    >>> kept = compact(np, np.array([3, NO_PATH, 0]), 4)
-    >>> kept.dtype.name, kept.tolist(), widen(kept).tolist() == [3, NO_PATH, 0]
-    ('int32', [3, -1, 0], True)
-    >>> compact(np, np.array([3, NO_PATH]), COMPACT_BELOW + 1).dtype.name   # ids past int32: as they are
+    >>> ids = np.arange(100)
+    >>> ids[1] = NO_PATH
+    >>> kept = compact(np, ids, 100)
+    >>> kept.dtype.name, kept[:3].tolist(), bool((widen(kept) == ids).all())
+    ('int32', [0, -1, 2], True)
+    >>> compact(np, np.array([3, NO_PATH]), 4).dtype.name   # a few elements: as they are
+    'int64'
+    >>> compact(np, ids, COMPACT_BELOW + 1).dtype.name   # ids past int32: as they are
     'int64'
     """
-    if bound <= 0 or bound > COMPACT_BELOW or ids.dtype is not _INT64:  # (``is``: 0.1 µs less a vertex)
-        return ids
+    if bound <= 0 or bound > COMPACT_BELOW or ids.dtype is not _INT64 or ids.size < COMPACT_MIN_ELEMENTS:
+        return ids  # (``is``: 0.1 µs less a vertex)
     if ids.size > 1 and 0 in ids.strides:  # a broadcast view: compact the elements it repeats
         core = ids[tuple([slice(0, 1) if s == 0 else slice(None) for s in ids.strides])]
         return xp.broadcast_to(core.astype(_INT32), ids.shape)

@@ -19,6 +19,13 @@ SEMIRINGS = {
 }
 
 
+@pytest.fixture(autouse=True)
+def compact_every_array(monkeypatch):
+    """The model is small: every kept array is compacted here, whatever its size (the size threshold
+    has its own test below)."""
+    monkeypatch.setattr(ids, "COMPACT_MIN_ELEMENTS", 0)
+
+
 def model(seed=0):
     """A small LSTM and a dense head, in components: ``(loss, inputs)`` (the parameters and a
     tensor with dead ends). Its kept backpointers include C- and F-contiguous arrays (a transposed
@@ -40,12 +47,13 @@ def model(seed=0):
 
 
 def sweep(name, limit=None, monkeypatch=None):
+    before = ids.COMPACT_BELOW
     if limit is not None:
         monkeypatch.setattr(ids, "COMPACT_BELOW", limit)
     loss, params = model()
     result = sr.trace(loss, params) if SEMIRINGS[name] is None else sr.backward(loss, params, SEMIRINGS[name]())
     if limit is not None:
-        monkeypatch.undo()
+        monkeypatch.setattr(ids, "COMPACT_BELOW", before)
     return result, params
 
 
@@ -141,3 +149,22 @@ def test_compact_and_widen():
     assert kept.dtype == np.int32 and kept.strides[1] == 0 and kept.base.size == 2
     np.testing.assert_array_equal(ids.widen(kept), view)
     assert ids.widen(np.zeros((0, 2), dtype=np.int32)).shape == (0, 2)
+
+
+@pytest.mark.parametrize("name", list(SEMIRINGS))
+def test_small_arrays_stay_int64_and_read_the_same(name, monkeypatch):
+    """Below ``COMPACT_MIN_ELEMENTS`` elements kept backpointers are not compacted (the astype costs
+    more than it saves), above they are; either way they read back to the same ids and paths."""
+    compact, params = sweep(name)
+    monkeypatch.setattr(ids, "COMPACT_MIN_ELEMENTS", 7)
+    mixed, mixed_params = sweep(name)
+    sizes = {str(kept.dtype): set() for kept in mixed.sweep.kept.values()}
+    for node, kept in mixed.sweep.kept.items():
+        if node.op is not None and node is not mixed.sweep.root:
+            sizes.setdefault(str(kept.dtype), set()).add(kept.size)
+    assert sizes["int32"] and min(sizes["int32"]) >= 7
+    assert sizes["int64"] and max(sizes["int64"]) < 7
+    for node, twin in zip(compact.sweep.order, mixed.sweep.order, strict=True):
+        np.testing.assert_array_equal(compact.semiring.backpointers(compact.sweep.kept[node]),
+                                      mixed.semiring.backpointers(mixed.sweep.kept[twin]))  # fmt: skip
+    assert paths_of(mixed, mixed_params) == paths_of(compact, params)

@@ -17,6 +17,12 @@ from semirad.semirings.max_abs import reference as max_abs_reference
 NO_PATH = ids.NO_PATH
 
 
+@pytest.fixture(autouse=True)
+def compact_every_array(monkeypatch):
+    """The graphs here are small: every kept array is compacted, whatever its size."""
+    monkeypatch.setattr(ids, "COMPACT_MIN_ELEMENTS", 0)
+
+
 def _net(seed=0):
     """A Linear layer (``x @ W.T + b``), a weight also used twice (``V.T`` and ``V * V``), a
     weight read directly (``h @ U``) and a weight of which only some elements reach the loss."""
