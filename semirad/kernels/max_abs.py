@@ -634,10 +634,10 @@ def _host_has_avx512() -> bool:
 #: (the attribute changes nothing), so the large calls run that one and the 512-bit one is not compiled
 WIDE_VECTORS = _host_has_avx512()
 
-# The three entry points are compiled per dtype at their first call, not at import: each takes about
-# 45 s to compile on a 2-core Zen 3 (docs/design.md, "Cold start"), and a process that traces in one
-# dtype with one thread compiles one of six. Each has one explicit signature (the layouts pinned), so
-# numba makes no other specialization; the compiled code goes to numba's cache like an eager one's.
+# The entry points are compiled per dtype at their first call, not at import: 10-36 s each on a 2-core
+# Zen 3 (docs/design.md, "Cold start"), and a process that traces in one dtype compiles at most half of
+# them. Each has one explicit signature (the layouts pinned), so numba makes no other specialization;
+# the compiled code goes to numba's cache like an eager one's.
 _BODIES: dict = {  # kind -> (the Python function, parallel, its signature for a numba dtype)
     "serial": (_serial_body, False, _signature), "parallel": (_parallel_body, True, _signature),
     "wide": (_parallel_wide_body, True, _signature),
