@@ -225,8 +225,9 @@ class Graph:
         #: parameter whose leaf was replaced, by ``requires_grad_`` off and on, is followed)
         self._bindable = self._input_slots + [s for s, _ in self._tensors]
         # ops that read only captured tensors and constants (a parameter's transpose...) are *fixed*:
-        # an instance runs them again only when one of those tensors holds another array (arrays in a
-        # graph are read-only, so the same array object is the same value)
+        # an instance runs them again only when one of those tensors holds another array (numpy arrays
+        # in a graph are read-only, so the same array object is the same value; cupy arrays have no
+        # read-only flag, so the fixed ops of a graph that reads them run at every call)
         known = {s for s, (kind, _) in enumerate(self._slots) if kind in (_TENSOR, _CONST)}
         self._fixed = [False] * len(self._entries)
         for k, e in enumerate(self._entries):
@@ -464,7 +465,10 @@ class Graph:
             else:
                 inst.fixed_from = None  # (until the fixed ops ran: one of them may raise)
                 _run(inst.fixed, vals)
-                inst.fixed_from, inst.fixed_values = now, [vals[s] for s in self._fixed_outs]
+                # reused while the same arrays come back, where those cannot change: read-only numpy
+                # arrays (a cupy array has no read-only flag: an in-place edit would go unseen)
+                inst.fixed_from = now if all(map(_immutable, now)) else None
+                inst.fixed_values = [vals[s] for s in self._fixed_outs]
         _run(inst.varying, vals)
         record = engine.recording()
         results = []
@@ -532,6 +536,11 @@ def _run(program: list, vals: list) -> None:
 
 def _array(value):
     return value._data if isinstance(value, Tensor) else value
+
+
+def _immutable(a) -> bool:
+    """Whether ``a`` is a read-only numpy array (its values cannot change while it is this object)."""
+    return type(a) is np.ndarray and not a.flags.writeable
 
 
 def _refcounts(nodes: list) -> list:

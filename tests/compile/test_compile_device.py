@@ -74,3 +74,21 @@ def test_parameters_moved_after_compiling_are_a_clear_error(cp):
         g(cp.zeros((5, 4)))
     model.to("cuda:0")  # back where it was compiled: replays again
     assert g(cp.zeros((5, 4))).device == "cuda:0"
+
+
+def test_a_parameter_edited_in_place_on_the_gpu_is_seen_by_the_next_call(cp):
+    """cupy arrays have no read-only flag: a replay must not reuse what it computed from a parameter
+    alone (``w * 2``, a new array) because the parameter still holds the same array object."""
+    rng = np.random.default_rng(1)
+    w = sr.tensor(rng.normal(size=(3, 4)), requires_grad=True, name="w").cuda()
+
+    def loss(x):
+        return ((x @ (w * 2.0).T).tanh() ** 2).mean()
+
+    x = cp.asarray(rng.normal(size=(5, 4)))
+    g = sr.compile(loss, x)
+    g(x)
+    w.data[...] = w.data * -3.0  # in place: the same array object
+    replayed, eager = g(x), loss(sr.tensor(x))
+    assert_same(cp.asnumpy(replayed.data), cp.asnumpy(eager.data))
+    assert_same(_host(sr.grad(replayed, [w]), cp), _host(sr.grad(eager, [w]), cp))
