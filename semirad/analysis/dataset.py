@@ -715,19 +715,14 @@ def _trace_parallel(batches, limit, progress, desc, checkpoint, executor, work: 
         bar.update(len(done))
     dask = _is_dask_client(executor)
     if dask:
-        import distributed
 
         workers = max(1, len(executor.scheduler_info().get("workers", {})))
         shipped = executor.scatter(work, broadcast=True, hash=False)
-        waiter = distributed.wait
 
         def submit(items):
             return executor.submit(_run_samples, shipped, items, pure=False)
     else:
-        import concurrent.futures as cf
-
         workers = getattr(executor, "_max_workers", None) or os.cpu_count() or 2
-        waiter = cf.wait
 
         def submit(items):
             return executor.submit(_run_samples, work, items)
@@ -736,17 +731,12 @@ def _trace_parallel(batches, limit, progress, desc, checkpoint, executor, work: 
     if chunk is None:
         chunk = 1 if total is None else max(1, min(16, (total - len(done)) // (2 * workers)))
     items: list = []
-    pending: set = set()
+    pending = _InFlight(dask)
     failure = None
 
     def collect(finished) -> None:
         nonlocal failure
-        for future in finished:
-            error = future.exception()
-            if error is not None:
-                failure = failure or error
-                continue
-            done_rows, error = future.result()
+        for done_rows, error in finished:
             for row in done_rows:
                 rows.append(row)
                 if checkpoint is not None:
@@ -763,17 +753,15 @@ def _trace_parallel(batches, limit, progress, desc, checkpoint, executor, work: 
             if len(items) < chunk:
                 continue
             while len(pending) >= window and failure is None:
-                finished, pending = _wait_first(waiter, pending, dask)
-                collect(finished)
+                collect(pending.finished())
             if failure is not None:
                 break
             pending.add(submit(items))
             items = []
         if items and failure is None:
             pending.add(submit(items))
-        while pending:
-            finished, pending = _wait_first(waiter, pending, dask)
-            collect(finished)
+        while len(pending):
+            collect(pending.finished())
         if failure is not None:
             raise failure
         complete = todo.complete
@@ -783,8 +771,7 @@ def _trace_parallel(batches, limit, progress, desc, checkpoint, executor, work: 
             if complete:
                 checkpoint.finish(len(rows))
     except BaseException:
-        for future in pending:
-            future.cancel()
+        pending.cancel()
         raise
     finally:
         bar.close()
@@ -793,14 +780,52 @@ def _trace_parallel(batches, limit, progress, desc, checkpoint, executor, work: 
     return rows, complete, todo.first_batch_digest
 
 
-def _wait_first(waiter, pending: set, dask: bool) -> tuple:
-    """``(finished, still pending)`` once at least one future of ``pending`` is done."""
-    if dask:
-        result = waiter(list(pending), return_when="FIRST_COMPLETED")
-    else:
-        result = waiter(pending, return_when="FIRST_COMPLETED")
-    finished = set(result.done)
-    return finished, set(pending) - finished
+class _InFlight:
+    """The tasks submitted and not collected yet. :meth:`finished` waits until at least one is done and
+    returns what the done ones gave: each task's ``(rows, error)``, or ``([], error)`` where the task
+    itself failed (a lost worker, a cancellation). On Dask, ``as_completed(with_results=True)`` fetches
+    each result as its task ends, while the driver waits for the others, instead of a ``result()`` per
+    task after the wait (a round trip each, about 12 ms on a local cluster; the two ways measured the
+    same there, 0.526 against 0.537 s for 64 samples, medians of 8 interleaved runs: the overlap is
+    for clusters farther away)."""
+
+    def __init__(self, dask: bool):
+        self.futures: set = set()
+        self._completed = None
+        if dask:
+            import distributed
+
+            self._completed = distributed.as_completed(with_results=True, raise_errors=False)
+
+    def __len__(self) -> int:
+        return len(self.futures)
+
+    def add(self, future) -> None:
+        self.futures.add(future)
+        if self._completed is not None:
+            self._completed.add(future)
+
+    def finished(self) -> list:
+        if self._completed is not None:
+            future, result = next(self._completed)
+            self.futures.discard(future)
+            if future.status == "finished":
+                return [result]
+            error = result if isinstance(result, BaseException) else result[1]  # ((type, error, traceback))
+            return [([], error)]
+        import concurrent.futures as cf
+
+        done, _ = cf.wait(self.futures, return_when=cf.FIRST_COMPLETED)
+        self.futures -= done
+        out = []
+        for future in done:
+            error = future.exception()
+            out.append(([], error) if error is not None else future.result())
+        return out
+
+    def cancel(self) -> None:
+        for future in self.futures:
+            future.cancel()
 
 
 # -- statistics merged exactly (Chan et al.'s parallel formulas) ---------------------------------------

@@ -9,6 +9,7 @@ import functools
 import json
 import os
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -153,4 +154,26 @@ def test_dask_local_cluster(serial, tmp_path):
         model = make_model()
         result = over_dataset(functools.partial(loss_of, model), batches(), progress=False, backprop=True,
                               executor=client, path=tmp_path / "r.jsonl")  # fmt: skip
+        # the driver's view of tasks on Dask: a task's own (rows, error), a task that raised, a cancelled one
+        tasks = D._InFlight(dask=True)
+        tasks.add(client.submit(_rows_and_no_error, pure=False))
+        tasks.add(client.submit(_raises, pure=False))
+        outcomes = tasks.finished() + tasks.finished()
+        slow = client.submit(time.sleep, 30, pure=False)
+        tasks.add(slow)
+        slow.cancel()
+        outcomes += tasks.finished()
     assert result.complete and _key(result) == _key(serial)
+    assert len(tasks) == 0 and ([{"index": 7}], None) in outcomes
+    errors = [error for rows, error in outcomes if error is not None]
+    assert len(errors) == 2 and all(rows == [] for rows, error in outcomes if error is not None)
+    assert any(isinstance(e, ValueError) and "a task that raised" in str(e) for e in errors)
+    assert any("Cancelled" in type(e).__name__ for e in errors), [type(e) for e in errors]
+
+
+def _rows_and_no_error():
+    return [{"index": 7}], None
+
+
+def _raises():
+    raise ValueError("a task that raised")
