@@ -500,31 +500,18 @@ def _trace_all(
     """The loop of :func:`over_dataset`: ``(rows, complete, the first batch's hash)``."""
     if executor is not None:
         return _trace_parallel(batches, limit, progress, desc, checkpoint, executor, work, in_flight, chunk)
-    rows: list = [] if checkpoint is None else list(checkpoint.rows)
-    done = {r["index"] for r in rows}
-    total = len(batches) if hasattr(batches, "__len__") else None
-    bar = progress_bar(total, desc, enable=bool(progress), backend=progress if isinstance(progress, str) else "auto")
-    if done:
-        bar.update(len(done))
+    rows, done, _, bar = _start(batches, progress, desc, checkpoint)
     interrupted = False
     todo = _Todo(batches, done, limit, checkpoint)
     try:
         for i, batch in todo:
-            if work is not None and work.compile:
-                rows.append(_row(i, work.loss(batch), params, semiring, group, backprop, shares))
-            else:
-                loss = model_fn(batch)
-                rows.append(_row(i, loss, params, semiring, group, backprop, shares))
+            loss = model_fn(batch) if work is None else work.loss(batch)  # (replayed where it compiles)
+            rows.append(_row(i, loss, params, semiring, group, backprop, shares))
             if checkpoint is not None:
                 checkpoint.append(rows[-1])
             bar.update()
             bar.set_postfix(loss=rows[-1]["loss"])
-        complete = todo.complete
-        if checkpoint is not None:
-            if not checkpoint.started:  # an empty data set
-                checkpoint.start(None)
-            if complete:
-                checkpoint.finish(len(rows))
+        complete = _finish(todo, checkpoint, len(rows))
     except KeyboardInterrupt:
         interrupted = True
         raise
@@ -534,6 +521,31 @@ def _trace_all(
             where = f"; partial results in {checkpoint.path} (call again to resume)" if checkpoint is not None else ""
             print(f"\ninterrupted after {len(rows)} samples{where}")
     return rows, complete, todo.first_batch_digest
+
+
+def _start(batches, progress, desc, checkpoint) -> tuple:
+    """What the serial and the parallel loop start from: ``(rows, done, total, bar)``, the rows a
+    checkpoint holds, their indices, the number of batches (None without ``len``) and the progress
+    bar, advanced past the rows done."""
+    rows: list = [] if checkpoint is None else list(checkpoint.rows)
+    done = {r["index"] for r in rows}
+    total = len(batches) if hasattr(batches, "__len__") else None
+    bar = progress_bar(total, desc, enable=bool(progress), backend=progress if isinstance(progress, str) else "auto")
+    if done:
+        bar.update(len(done))
+    return rows, done, total, bar
+
+
+def _finish(todo, checkpoint, n_rows: int) -> bool:
+    """The end of a loop that ran to its end: whether every sample is done; the checkpoint started
+    (an empty data set never started it) and, if so, marked complete."""
+    complete = todo.complete
+    if checkpoint is not None:
+        if not checkpoint.started:
+            checkpoint.start(None)
+        if complete:
+            checkpoint.finish(n_rows)
+    return complete
 
 
 class _Todo:
@@ -707,12 +719,7 @@ def _is_dask_client(executor) -> bool:
 def _trace_parallel(batches, limit, progress, desc, checkpoint, executor, work: _Work, in_flight, chunk) -> tuple:
     """:func:`_trace_all` on an executor: tasks of ``chunk`` samples, at most ``in_flight`` of them
     submitted at a time, each row written (and counted) as it arrives, in any order."""
-    rows: list = [] if checkpoint is None else list(checkpoint.rows)
-    done = {r["index"] for r in rows}
-    total = len(batches) if hasattr(batches, "__len__") else None
-    bar = progress_bar(total, desc, enable=bool(progress), backend=progress if isinstance(progress, str) else "auto")
-    if done:
-        bar.update(len(done))
+    rows, done, total, bar = _start(batches, progress, desc, checkpoint)
     dask = _is_dask_client(executor)
     if dask:
 
@@ -764,12 +771,7 @@ def _trace_parallel(batches, limit, progress, desc, checkpoint, executor, work: 
             collect(pending.finished())
         if failure is not None:
             raise failure
-        complete = todo.complete
-        if checkpoint is not None:
-            if not checkpoint.started:
-                checkpoint.start(None)
-            if complete:
-                checkpoint.finish(len(rows))
+        complete = _finish(todo, checkpoint, len(rows))
     except BaseException:
         pending.cancel()
         raise
