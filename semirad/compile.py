@@ -393,12 +393,7 @@ class Graph:
             for j, a in enumerate(args):  # (an input that was a constant in the compiling call stays one)
                 if isinstance(a, Tensor) and not (e.recorded and e.ctx.parents[j] is not None):
                     args[j] = a._data
-            params = e.params
-            if e.dynamic:
-                params = dict(params)
-                for key, d in e.dynamic:
-                    params[key] = _array(vals[d]) if type(d) is int else tuple(
-                        _array(vals[v]) if how == "slot" else v for how, v in d)  # fmt: skip
+            params = _dynamic_params(e.params, e.dynamic, vals) if e.dynamic else e.params
             out = core.apply(e.op, *args, **params)
             if out._node is not None:
                 out._node.component, out._node.name = e.ctx.component, e.ctx.name
@@ -513,10 +508,7 @@ def _run(program: list, vals: list) -> None:
     ndarray, is_array = np.ndarray, backend.is_array
     for forward, ctx, ins, params, dynamic, out in program:
         if dynamic:
-            params = dict(params)
-            for key, d in dynamic:
-                params[key] = vals[d] if type(d) is int else tuple(vals[v] if how == "slot" else v for how, v in d)
-            ctx.params = params
+            params = ctx.params = _dynamic_params(params, dynamic, vals)
         n = len(ins)
         if n == 1:
             y = forward(ctx, vals[ins[0]], **params) if params else forward(ctx, vals[ins[0]])
@@ -536,6 +528,19 @@ def _run(program: list, vals: list) -> None:
 
 def _array(value):
     return value._data if isinstance(value, Tensor) else value
+
+
+def _dynamic_params(params: dict, dynamic: list, vals: list) -> dict:
+    """``params`` with each dynamic parameter (see ``_Recorder._dynamic``) read from the slot values
+    ``vals``: one slot, or a tuple of slots and fixed values (a tensor's array where the call runs
+    through the ops)."""
+    params = dict(params)
+    for key, d in dynamic:
+        if type(d) is int:
+            params[key] = _array(vals[d])
+        else:
+            params[key] = tuple(_array(vals[v]) if how == "slot" else v for how, v in d)
+    return params
 
 
 def _immutable(a) -> bool:
