@@ -68,6 +68,6 @@ def protected(value):
     if type(value) is np.ndarray:
         return value if is_frozen(value) else freeze(value.copy())
     if backend.is_array(value):  # cupy: no read-only flag, so a copy, on the array's GPU (cupy's copy()
-        with value.device:  # makes it on the current one)
+        with backend.device_scope(value):  # makes it on the current one)
             return value.copy()
     return value

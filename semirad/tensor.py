@@ -43,9 +43,8 @@ class Tensor:
         if isinstance(data, Tensor):
             data = data.data
         xp = backend.namespace(data) if backend.is_array(data) else np
-        if device is None and xp is not np:
-            device = backend.device_of(data)  # (cupy copies onto the current GPU, not the array's)
-        data = xp.array(data, dtype=dtype)  # a copy, as torch.tensor
+        with backend.device_scope(data):  # (cupy copies onto the current GPU, not the array's)
+            data = xp.array(data, dtype=dtype)  # a copy, as torch.tensor
         if device is not None:
             data = backend.to_device(data, device)
         self._data = freeze(data)
