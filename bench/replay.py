@@ -62,23 +62,30 @@ def tiny_rows(quick: bool) -> dict:
         "replay trace": lambda: sr.trace(g(x), params),
         "eager trace": lambda: sr.trace(fn(sr.tensor(x)), params),
     }
+    torch_grad = torch_grad_runner(model, x)
+    if torch_grad is not None:
+        runners["torch grad"] = torch_grad
+    return harness.interleaved(runners, repeats=5 if quick else 11, min_seconds=0.5 if quick else 2.0)
+
+
+def torch_grad_runner(model, x):
+    """PyTorch's forward + ``torch.autograd.grad`` of ``mean(y * y)`` for a copy of ``model``, or
+    None without torch."""
     try:
         import torch
 
         from .targets import torch_copy
-
-        tm = torch_copy(model)
-        tparams = list(tm.parameters())
-        tx = torch.from_numpy(x)
-
-        def torch_grad():
-            y = tm(tx)
-            return torch.autograd.grad((y * y).mean(), tparams)
-
-        runners["torch grad"] = torch_grad
     except ImportError:  # pragma: no cover - torch is optional
-        pass
-    return harness.interleaved(runners, repeats=5 if quick else 11, min_seconds=0.5 if quick else 2.0)
+        return None
+    tm = torch_copy(model)
+    tparams = list(tm.parameters())
+    tx = torch.from_numpy(x)
+
+    def torch_grad():
+        y = tm(tx)
+        return torch.autograd.grad((y * y).mean(), tparams)
+
+    return torch_grad
 
 
 # -- over_dataset ------------------------------------------------------------------------------------

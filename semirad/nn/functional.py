@@ -2,8 +2,9 @@
 
 Nothing here has a backward rule of its own: every function is a composite of the core ops
 (``matmul``, ``getitem`` with integer arrays, ``logsumexp``...), so its scalar graph is exact in
-every semiring and a trace through it names the ops it passes. Argument names and defaults follow
-``torch.nn.functional``.
+every semiring and a trace through it names the ops it passes. ``linear`` is itself a core op
+(:class:`semirad.ops.contraction.Linear`: one vertex per output element, as PyTorch's ``addmm``).
+Argument names and defaults follow ``torch.nn.functional``.
 
 >>> import semirad as sr
 >>> import semirad.nn.functional as F
@@ -22,6 +23,8 @@ import numpy as np
 from .. import backend
 from ..engine import component
 from ..ops import functions as O
+from ..ops.contraction import LINEAR
+from ..ops.core import apply
 from ..rng import get_generator
 from ..tensor import Tensor
 
@@ -77,10 +80,9 @@ def linear(input, weight, bias=None):
             f"linear: input of shape {x.shape} does not match weight of shape {w.shape} "
             f"(the input's last dimension must be {w.shape[1]})"
         )
-    out = x @ w.T
-    if bias is not None:
-        out = out + bias
-    return out
+    if bias is None:
+        return apply(LINEAR, x, w)
+    return apply(LINEAR, x, w, bias if isinstance(bias, Tensor) else _t(bias))
 
 
 def relu(input):

@@ -8,7 +8,6 @@ import numpy as np
 
 from ..ops import contraction as _C
 from ..ops import elementwise as _E
-from ..ops import index as _I
 from ..ops.core import apply as _apply
 from ..tensor import Tensor
 from . import functional as F
@@ -71,9 +70,8 @@ class Linear(Module):
         w, b = params.get("weight"), params.get("bias", _NO_BIAS)
         if type(w) is not Parameter or b is _NO_BIAS or w._data.ndim != 2 or w._data.shape[1] != shape[-1]:
             return F.linear(x, self.weight, self.bias)  # (anything unusual: F.linear's checks and errors)
-        # F.linear's ops, ``x @ w.T + b``, applied directly (a just-optimization: 2 µs a call less)
-        out = _apply(_C.MATMUL, x, _apply(_I.TRANSPOSE, w, axes=(1, 0)))
-        return out if b is None else _apply(_E.ADD, out, b)
+        # F.linear's op applied directly (a just-optimization: 1 µs a call less)
+        return _apply(_C.LINEAR, x, w) if b is None else _apply(_C.LINEAR, x, w, b)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

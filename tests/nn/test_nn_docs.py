@@ -18,4 +18,4 @@ def test_models_doc_example_runs():
     text = out.getvalue()
     loss = float(re.search(r"loss ([0-9.]+)", text).group(1))
     assert loss < 0.2
-    assert "leaf 'fc1.weight'" in text and "matmul" in text
+    assert "leaf 'fc1.weight'" in text and "linear" in text

@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import semirad as sr
+import semirad.nn.functional as F
 from semirad import testing
 from semirad.semirings import MaxAbsProduct, SumProduct
 from semirad.testing import builtin_semirings, check_backpointers, dense_jacobians, semiring_contraction
@@ -207,6 +208,12 @@ CASES = [
     C("matmul-vec-batch", lambda a, b: a @ b, normal(3), normal(2, 3, 4)),
     C("matmul-batch-vec", lambda a, b: a @ b, normal(2, 3, 4), normal(4)),
     C("matmul-rmatmul-array", lambda b: np.ones((2, 3)) @ b, normal(3, 2)),
+    C("linear", lambda x, w, b: F.linear(x, w, b), normal(2, 3), normal(4, 3), normal(4)),
+    C("linear-no-bias", lambda x, w: F.linear(x, w), normal(2, 3), normal(4, 3)),
+    C("linear-vector", lambda x, w, b: F.linear(x, w, b), normal(3), normal(4, 3), normal(4)),
+    C("linear-batch", lambda x, w, b: F.linear(x, w, b), normal(2, 2, 3), normal(4, 3), normal(4)),
+    C("linear-bias-bcast", lambda x, w, b: F.linear(x, w, b), normal(2, 3), normal(4, 3), normal(1)),
+    C("f32-linear", lambda x, w, b: F.linear(x, w, b), f32(normal)(2, 3), f32(normal)(4, 3), f32(normal)(4)),
 ]
 
 

@@ -52,12 +52,12 @@ def test_a_leaf_fed_by_one_vertex_gets_compact_ids_and_reads_as_int64(monkeypatc
     compact, params, wide, params_w = _traces(monkeypatch)
     weight, bias, V, U, D = params
     held = {p.name: compact.sweep.values[p._node][1] for p in params}
-    # a transposed weight (Linear's, and D's) ends in a compact result: the vertex W.T fed only W
-    assert held["0.weight" if weight.name == "0.weight" else weight.name].dtype == np.int32
+    # a transposed weight (D's) ends in a compact result: the vertex D.T fed only D
     assert held["D"].dtype == np.int32
     assert compact.sweep.kept[D._node] is held["D"]  # kept once: the result's array is the backpointers
-    # V has two consumers (the ⊕ of the two widens), U and the bias come out of a contraction / a sum
-    assert held["V"].dtype == held["U"].dtype == held[bias.name].dtype == np.int64
+    # V has two consumers (the ⊕ of the two widens), U, the Linear's weight (its one vertex is the
+    # ``linear`` op) and the bias come out of a contraction / a sum
+    assert held["V"].dtype == held["U"].dtype == held[weight.name].dtype == held[bias.name].dtype == np.int64
     for p, q in zip(params, params_w, strict=True):
         value, got = compact.raw(p)
         want_value, want = wide.raw(q)
