@@ -7,6 +7,8 @@ kernels loaded before anything is timed. Prints a table of ratios (and writes no
   the forward alone, and forward + ``sr.grad`` of the parameters, replayed from ``sr.compile`` vs recorded anew (eager)
   vs PyTorch eager (forward + ``torch.autograd.grad``);
 * ``tiny trace``: forward + ``sr.trace`` of the parameters, replayed vs eager;
+* ``numpy by hand``: the same forward + gradient written out in numpy for this net alone
+  (:func:`numpy_by_hand`): the floor under any replay, as a ratio to eager;
 * ``over_dataset``: 64 samples of a 2-layer transformer encoder (d_model 32, 4 heads, 8 tokens;
   trace per sample) on 2 worker processes (``ProcessPoolExecutor(2)``, and a Dask ``LocalCluster``
   of 2 single-threaded worker processes when ``distributed`` is installed) vs serial eager; each
@@ -62,10 +64,52 @@ def tiny_rows(quick: bool) -> dict:
         "replay trace": lambda: sr.trace(g(x), params),
         "eager trace": lambda: sr.trace(fn(sr.tensor(x)), params),
     }
+    runners["numpy by hand"] = numpy_by_hand(model, x)
     torch_grad = torch_grad_runner(model, x)
     if torch_grad is not None:
         runners["torch grad"] = torch_grad
     return harness.interleaved(runners, repeats=5 if quick else 11, min_seconds=0.5 if quick else 2.0)
+
+
+def numpy_by_hand(model, x):
+    """Forward + gradient of the tiny net's loss written out in numpy for this one net (no tape, no
+    rules, no checks; semirad's own tanh): the floor under any replay of the same ops.
+
+    >>> import semirad as sr
+    >>> from bench.targets import tiny_net
+    >>> model, x = tiny_net(layers=3)
+    >>> y = model(x)
+    >>> want = sr.grad((y * y).mean(), list(model.parameters()))
+    >>> got = numpy_by_hand(model, x)()
+    >>> all(np.allclose(a, b) for a, b in zip(got, want))
+    True
+    """
+    from semirad import fast
+
+    weights = [(m.weight.data, m.bias.data) for m in model if hasattr(m, "weight")]
+
+    def run():
+        h, inputs = x, []
+        for w, b in weights:
+            inputs.append(h)
+            h = fast.tanh(np, h @ w.T + b)
+        g = (2.0 / h.size) * h  # d mean(h * h) / dh
+        grads = []
+        for (w, _), h_in in zip(reversed(weights), reversed(inputs)):
+            gz = g * (1.0 - h * h)
+            grads += [gz.T @ h_in, gz.sum(0)]
+            g, h = gz @ w, h_in
+        return _pairs(grads)
+
+    return run
+
+
+def _pairs(grads: list) -> list:
+    """``[gW_L, gb_L, ..., gW_1, gb_1]`` (built from the last layer back) as ``[gW_1, gb_1, ...]``."""
+    out = []
+    for i in range(len(grads) - 2, -1, -2):
+        out += [grads[i], grads[i + 1]]
+    return out
 
 
 def torch_grad_runner(model, x):
@@ -186,6 +230,7 @@ def main(argv=None) -> None:
         "forward only: replay/eager": med["replay forward"] / med["eager forward"],
         "replay/eager": med["replay grad"] / med["eager grad"],
         "replay trace/eager trace": med["replay trace"] / med["eager trace"],
+        "floor: numpy by hand/eager": med["numpy by hand"] / med["eager grad"],
     }
     if "torch grad" in med:
         rows["replay/torch"] = med["replay grad"] / med["torch grad"]
