@@ -12,8 +12,8 @@ kernels loaded before anything is timed. Prints a table of ratios (and writes no
 * ``over_dataset``: 64 samples of a 2-layer transformer encoder (d_model 32, 4 heads, 8 tokens;
   trace per sample) on 2 worker processes (``ProcessPoolExecutor(2)``, and a Dask ``LocalCluster``
   of 2 single-threaded worker processes when ``distributed`` is installed) vs serial eager; each
-  worker compiles the graph once and replays it. Wall-clock of one run each (after one warm-up run of the
-  same samples);
+  worker compiles the graph once and replays it. Wall-clock: the median of 3 runs each (5 without
+  ``--quick``), after one warm-up run of the same samples;
 * ``machine``: the speed-up 2 processes give on this machine at best (:func:`machine_ceiling`), and the
   over_dataset speed-up over it.
 """
@@ -24,6 +24,7 @@ import argparse
 import concurrent.futures as cf
 import functools
 import os
+import statistics
 import sys
 import time
 
@@ -156,8 +157,9 @@ def demo_samples(n: int = 64):
     return [(rng.standard_normal((1, 8, 32)), rng.standard_normal((1, 8, 32))) for _ in range(n)]
 
 
-def dataset_rows(dask: bool) -> dict:
-    """Seconds of one over_dataset run over 64 samples: serial eager, 2 processes, 2 Dask workers."""
+def dataset_rows(dask: bool, runs: int = 3) -> dict:
+    """Seconds of an over_dataset run over 64 samples (the median of ``runs``, after a warm-up run):
+    serial eager, 2 processes, 2 Dask workers."""
     from semirad.analysis import over_dataset
 
     model = demo_model()
@@ -167,9 +169,12 @@ def dataset_rows(dask: bool) -> dict:
 
     def timed(name, **kw):
         over_dataset(fn, data, progress=False, **kw)  # warm-up: every worker started, kernels loaded
-        t = time.perf_counter()
-        result = over_dataset(fn, data, progress=False, **kw)
-        out[name] = time.perf_counter() - t
+        times = []
+        for _ in range(runs):
+            t = time.perf_counter()
+            result = over_dataset(fn, data, progress=False, **kw)
+            times.append(time.perf_counter() - t)
+        out[name] = statistics.median(times)
         return result
 
     serial = timed("serial")
@@ -235,8 +240,8 @@ def main(argv=None) -> None:
     if "torch grad" in med:
         rows["replay/torch"] = med["replay grad"] / med["torch grad"]
         rows["eager/torch"] = med["eager grad"] / med["torch grad"]
-    d = dataset_rows(not args.no_dask)
-    print("\nover_dataset, 64 samples of a 2-layer transformer encoder: seconds of one run")
+    d = dataset_rows(not args.no_dask, runs=3 if args.quick else 5)
+    print("\nover_dataset, 64 samples of a 2-layer transformer encoder: seconds per run (median)")
     for k, v in d.items():
         print(f"  {k:<18}{v:8.2f} s")
     rows["speed-up 2 workers"] = d["serial"] / d["2 processes"]
