@@ -252,7 +252,7 @@ def tanh(xp, x):
             return _tanh.tanh_numpy(x)
         # (from one element: a call costs about 1.5 µs, numpy's libm tanh 34 ns an element)
         out = np.empty(x.shape, dtype=_FLOAT64)
-        _elementwise().tanh(x.reshape(-1) if x.flags.c_contiguous else x.ravel(), out.reshape(-1))
+        _elementwise().tanh(x.ravel(), out.ravel())  # (ravel: a view where x is C-contiguous, 0.1 µs less than reshape)
         return out
     if type(x) is np.float64 and kernels.on():  # (what 0.5 * a 0-d array gives: the same tanh as arrays)
         return _tanh.tanh_numpy(np.asarray(x))[()]
