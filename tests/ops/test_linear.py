@@ -121,3 +121,37 @@ def test_bad_shapes_name_the_op_and_the_shapes(x_shape, w_shape, b_shape):
     with pytest.raises(ValueError, match="linear") as error:
         F.linear(x, w, b)
     assert str(x_shape if x_shape else "") in str(error.value) or str(w_shape) in str(error.value)
+
+
+@pytest.mark.parametrize("x_shape", [(3,), (5, 3), (2, 4, 3)])
+def test_forward_mode_gives_the_composites_tangents(x_shape):
+    """Forward mode transposes the op's backward rule (semirad.forward): the composite's tangents,
+    to rounding in SumProduct (the weight's term is a contraction transposed, whose BLAS call sums
+    in another order) and bit for bit in MaxAbsProduct (a product and a choice, no sum)."""
+    rng = np.random.default_rng(3)
+    primals = (rng.standard_normal(x_shape), rng.standard_normal((4, 3)), rng.standard_normal(4))
+    tangents = tuple(rng.standard_normal(p.shape) for p in primals)
+    for S in (None, sr.semirings.MaxAbsProduct()):
+        _, fused = sr.jvp(lambda x, w, b: F.linear(x, w, b).tanh(), primals, tangents, semiring=S)
+        _, plain = sr.jvp(lambda x, w, b: composite(x, w, b).tanh(), primals, tangents, semiring=S)
+        if S is None:
+            np.testing.assert_allclose(np.asarray(fused), np.asarray(plain), rtol=1e-14, atol=1e-16)
+        else:
+            np.testing.assert_array_equal(np.asarray(fused), np.asarray(plain))
+
+
+def test_a_compiled_graph_of_linear_layers_replays_the_eager_bits():
+    sr.manual_seed(0)
+    model = sr.nn.Sequential(sr.nn.Linear(3, 5), sr.nn.Tanh(), sr.nn.Linear(5, 2))
+    params = list(model.parameters())
+
+    def fn(x):
+        return (model(x) ** 2).mean()
+
+    x = np.random.default_rng(1).standard_normal((4, 3))
+    g = sr.compile(fn, x)
+    for got, want in zip(sr.grad(g(x), params), sr.grad(fn(sr.tensor(x)), params)):
+        np.testing.assert_array_equal(got, want)
+    got, want = sr.trace(g(x), params), sr.trace(fn(sr.tensor(x)), params)
+    for p in params:
+        np.testing.assert_array_equal(got[p], want[p])
