@@ -37,22 +37,13 @@ class MatMul(Op):
     def backward(self, ctx, g, S, needs):
         a, b = ctx.saved
         xp = ctx.xp
-        if a.ndim == 2 and b.ndim == 2:  # the common case, without the reshapes of the general one
+        if a.ndim >= 2 and b.ndim == 2:  # a matrix, or a batch (a Linear over a sequence), times one matrix
             grad_a = S.matmul(g, b.T) if needs[0] else None
-            grad_b = S.map(S.matmul(S.map(g, _swap_last), a), _swap_last) if needs[1] else None
+            grad_b = S.map(_rows_contraction(S, g, a), _swap_last) if needs[1] else None
             return grad_a, grad_b
         if a.ndim == 2 and b.ndim == 1:  # a matrix-vector product W @ x: the general case, fewer reshapes
             grad_a = S.matmul(S.map(g, _as_column), b.reshape(1, -1)) if needs[0] else None
             grad_b = S.map(S.matmul(S.map(g, _as_row), a), _as_vector) if needs[1] else None
-            return grad_a, grad_b
-        if a.ndim > 2 and b.ndim == 2:  # a batch through one matrix (a Linear over a sequence)
-            grad_a = S.matmul(g, b.T) if needs[0] else None
-            # the batch folded into one contraction: no per-batch (..., n, p) partial sums to ⊕-add after
-            # (the same first-wins order over the flattened batch as the two-stage sum)
-            grad_b = None
-            if needs[1]:
-                rows_g = S.map(g, lambda t: t.reshape(-1, t.shape[-1]))
-                grad_b = S.map(S.matmul(S.map(rows_g, _swap_last), a.reshape(-1, a.shape[-1])), _swap_last)
             return grad_a, grad_b
         # (..., m, n) and (..., n, p); reshape, not [None, :], so that no stride is 0 (BLAS takes those)
         a2 = a.reshape(1, a.shape[0]) if a.ndim == 1 else a
@@ -91,14 +82,26 @@ class Linear(Op):
             else:
                 grad_x = S.matmul(g, w)
         if needs[1]:
-            rows_g = g if x.ndim == 2 else S.map(g, lambda t: t.reshape(-1, t.shape[-1]))
-            rows_x = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
-            grad_w = S.matmul(S.map(rows_g, _swap_last), rows_x)
+            grad_w = _rows_contraction(S, g, x)
         if len(needs) == 2:
             return grad_x, grad_w
         if needs[2]:
             grad_b = unbroadcast(S, g, ctx.shapes[2])
         return grad_x, grad_w, grad_b
+
+
+def _rows_contraction(S, g, a):
+    """``S.matmul(gᵀ, a)`` over the rows of ``g`` and ``a`` (the gradient of a matrix that every row
+    of ``a`` goes through: ``a @ W``, ``x @ W.T``), leading axes folded into the rows: one
+    contraction, no per-batch partial sums to ⊕-add after (the same first-wins order over the
+    flattened batch as the two-stage sum)."""
+    if a.ndim != 2:
+        g, a = S.map(g, _as_rows), a.reshape(-1, a.shape[-1])
+    return S.matmul(S.map(g, _swap_last), a)
+
+
+def _as_rows(t):
+    return t.reshape(-1, t.shape[-1])
 
 
 def _swap_last(t):
