@@ -285,7 +285,10 @@ def graph_of(root: Node) -> tuple[list, dict]:
     plans = getattr(root, "plans", None)
     if plans is not None:
         return plans.graph(root)
-    nodes = _ancestors(root)
+    return _indexed(_ancestors(root))
+
+
+def _indexed(nodes: list) -> tuple[list, dict]:
     return nodes, dict(zip(nodes, range(len(nodes))))
 
 
@@ -334,8 +337,7 @@ class Plans:
         """``(ancestors(root), {node: its position there})``, made on first use."""
         known = self._graph
         if known is None:
-            graph = _ancestors(root)
-            known = self._graph = (graph, {node: i for i, node in enumerate(graph)})
+            known = self._graph = _indexed(_ancestors(root))
         return known
 
     def clear(self) -> None:

@@ -82,7 +82,7 @@ def linear(input, weight, bias=None):
         )
     if bias is None:
         return apply(LINEAR, x, w)
-    return apply(LINEAR, x, w, bias if isinstance(bias, Tensor) else _t(bias))
+    return apply(LINEAR, x, w, _t(bias))
 
 
 def relu(input):

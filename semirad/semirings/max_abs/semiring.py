@@ -107,10 +107,8 @@ class MaxAbsProduct(Semiring):
         return g[0].astype(dtype, copy=False)
 
     def add(self, a, b):
-        a_ids, b_ids = a[1], b[1]
-        if a_ids.dtype is _INT32 or b_ids.dtype is _INT32:  # (a leaf's contribution from a compact vertex)
-            a_ids, b_ids = _ids.widen(a_ids), _ids.widen(b_ids)
-        return dispatch.add(backend.namespace(a[0], b[0]), a[0], a_ids, b[0], b_ids)
+        # (a leaf's contribution from a compact vertex: widened)
+        return dispatch.add(backend.namespace(a[0], b[0]), a[0], _wide(a[1]), b[0], _wide(b[1]))
 
     def scale(self, g, weights):
         xp = backend.namespace(g[0])
@@ -191,8 +189,7 @@ class MaxAbsProduct(Semiring):
             if self.check_finite and not self._known_finite(value) and not dispatch.all_finite(xp, value):
                 check_finite(xp, value, node)
             return g, ids
-        if ids.dtype is _INT32:
-            ids = _ids.widen(ids)
+        ids = _wide(ids)
         bound = self._id_bound
         if bound is None:  # (outside a sweep's copy: no bound, nothing compact)
             own, finite = dispatch.traced_vertex(xp, value, ids, base)
