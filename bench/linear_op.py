@@ -54,11 +54,7 @@ def rows(dtype, repeats: int) -> dict:
         return call
 
     replay_fused = sr.compile(fn, x)
-    sr.nn.Linear.forward = composite_forward
-    try:
-        replay_composite = sr.compile(fn, x)
-    finally:
-        sr.nn.Linear.forward = fused_forward
+    replay_composite = under(composite_forward, lambda: sr.compile(fn, x))()
     runners = {}
     for name, forward, replay in (("linear", fused_forward, replay_fused),
                                   ("composite", composite_forward, replay_composite)):  # fmt: skip

@@ -95,22 +95,14 @@ def numpy_by_hand(model, x):
             inputs.append(h)
             h = fast.tanh(np, h @ w.T + b)
         g = (2.0 / h.size) * h  # d mean(h * h) / dh
-        grads = []
+        layers = []  # (gradient of W, of b), from the last layer back
         for (w, _), h_in in zip(reversed(weights), reversed(inputs)):
             gz = g * (1.0 - h * h)
-            grads += [gz.T @ h_in, gz.sum(0)]
+            layers.append((gz.T @ h_in, gz.sum(0)))
             g, h = gz @ w, h_in
-        return _pairs(grads)
+        return [grad for layer in reversed(layers) for grad in layer]
 
     return run
-
-
-def _pairs(grads: list) -> list:
-    """``[gW_L, gb_L, ..., gW_1, gb_1]`` (built from the last layer back) as ``[gW_1, gb_1, ...]``."""
-    out = []
-    for i in range(len(grads) - 2, -1, -2):
-        out += [grads[i], grads[i + 1]]
-    return out
 
 
 def torch_grad_runner(model, x):
