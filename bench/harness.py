@@ -209,6 +209,43 @@ def interleaved(
     return out
 
 
+def in_blocks(runners: dict, rounds: int, calls: int = 5, settle_s: float = 0.25, warmup: int = 1) -> dict:
+    """Median seconds per runner in steady state: ``{name: {"median_s", "repeats", "times_s"}}``.
+
+    :func:`interleaved` alternates runners call by call, so each call runs just after another runner's
+    and inside what that one left behind: numpy's OpenBLAS keeps a worker thread spinning for about
+    0.1 s after a multithreaded call (its ``OPENBLAS_THREAD_TIMEOUT``), and PyTorch run in its wake
+    took twice its own time (docs/design.md, "Interleaved and steady timings"). Here each round gives
+    every runner a block: the runner alone for ``settle_s`` seconds, untimed (the other libraries'
+    workers go quiet, its own settle into its steady state), then ``calls`` timed calls. The runners
+    take turns in orders that change from round to round (:func:`balanced_orders`), so that drifts of
+    a shared machine still hit every runner alike.
+
+    >>> calls = []
+    >>> out = in_blocks({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, rounds=2,
+    ...                 calls=3, settle_s=0.0)
+    >>> out["a"]["repeats"], out["b"]["repeats"]
+    (6, 6)
+    """
+    names, fns = list(runners), []
+    for runner in runners.values():
+        fn, sync = runner if isinstance(runner, tuple) else (runner, None)
+        for _ in range(warmup):
+            time_call(fn, sync)
+        fns.append((fn, sync))
+    times = {name: [] for name in names}
+    orders = balanced_orders(len(names))
+    gc.collect()
+    for r in range(rounds):
+        for i in orders[r % len(orders)] if orders else ():
+            fn, sync = fns[i]
+            start = time.perf_counter()
+            while time.perf_counter() - start < settle_s:
+                time_call(fn, sync)
+            times[names[i]].extend(time_call(fn, sync) for _ in range(calls))
+    return {name: {"median_s": statistics.median(t), "repeats": len(t), "times_s": t} for name, t in times.items()}
+
+
 def peak_memory(build: Callable, sweep: Callable) -> dict:
     """Peak traced (tracemalloc) bytes of ``sweep(build())``: of the whole run, and above the graph.
 

@@ -1,7 +1,12 @@
 """``python -m bench.targets [--quick] [--out DIR] [--allocator keep|system]``: every target of issue 20.
 
-Each row's ratio is measured side by side in this one process (the runners of a row interleaved,
-:func:`bench.harness.interleaved`, medians), at the default threads of numba, BLAS and PyTorch
+Each row's ratio is measured side by side in this one process, in steady state: the runners of a
+row take turns in blocks (:func:`bench.harness.in_blocks`: each runner alone for ``SETTLE_S``, untimed,
+then ``CALLS`` timed calls; medians), so that no call runs in the wake of another library's spinning
+worker threads. The dense rows are also timed call by call (:func:`bench.harness.interleaved`), as
+every row was before, and give those ratios in their details: alternating numpy's BLAS and PyTorch
+call by call doubled PyTorch's time (docs/design.md, "Interleaved and steady timings"). At the
+default threads of numba, BLAS and PyTorch
 (nothing is pinned; the counts are recorded), with semirad's kernels compiled or loaded from cache
 before anything is timed. Writes ``targets.json`` and ``targets.md`` (a table: case, measured,
 target, pass) to ``bench/results`` (``--out`` to change). ``--quick``: fewer repeats, LSTM lengths
@@ -50,6 +55,12 @@ SETTINGS = {
     "full": {"repeats": 11, "min_seconds": 2.0, "lengths": (25, 50, 100, 200, 400), "cold_runs": 5},
     "quick": {"repeats": 5, "min_seconds": 0.5, "lengths": (25, 50, 100, 200), "cold_runs": 3},
 }
+
+#: each runner of a row runs alone this long before its timed calls (numpy's OpenBLAS workers spin
+#: about 0.1 s after a call: docs/design.md, "Interleaved and steady timings")
+SETTLE_S = 0.25
+#: timed calls per runner and block
+CALLS = 3
 
 #: the targets of issue 20 (every one an upper bound)
 TARGETS = {
@@ -317,6 +328,13 @@ def compare_with_torch(model, x) -> dict:
 
 # -- the rows -------------------------------------------------------------------------------------
 def _time(runners: dict, repeats: int, min_seconds: float) -> dict:
+    """Median seconds of each runner in steady state (``repeats`` rounds of blocks)."""
+    out = harness.in_blocks(runners, rounds=repeats, calls=CALLS, settle_s=SETTLE_S)
+    return {name: r["median_s"] for name, r in out.items()}
+
+
+def _time_interleaved(runners: dict, repeats: int, min_seconds: float) -> dict:
+    """Median seconds of each runner, the runners alternating call by call."""
     out = harness.interleaved(runners, repeats=repeats, min_seconds=min_seconds)
     for name, r in out.items():
         if "error" in r:
@@ -329,9 +347,9 @@ def _ratio(times: dict, num: str, den: str) -> float:
 
 
 def time_model(model, x, repeats: int = 5, min_seconds: float = 0.0, trace: bool = True, torch: bool = True,
-               grad: bool = False) -> dict:  # fmt: skip
+               grad: bool = False, timer=_time) -> dict:  # fmt: skip
     """Median seconds of semirad backprop, semirad trace, PyTorch backprop (and with ``grad``,
-    ``sr.grad``) of one model, interleaved."""
+    ``sr.grad``) of one model, in steady state (``timer=_time_interleaved``: call by call)."""
     runners = {"backprop": semirad_backprop(model, x)}
     if trace:
         runners["trace"] = semirad_trace(model, x)
@@ -339,7 +357,7 @@ def time_model(model, x, repeats: int = 5, min_seconds: float = 0.0, trace: bool
         runners["sr.grad"] = semirad_grad(model, x)
     if torch:
         runners["torch"] = torch_backprop(torch_copy(model), x)
-    return _time(runners, repeats, min_seconds)
+    return timer(runners, repeats, min_seconds)
 
 
 def row_tiny(dtype=np.float64, layers: int = 101, repeats: int = 5, min_seconds: float = 0.0) -> dict:
@@ -350,11 +368,16 @@ def row_tiny(dtype=np.float64, layers: int = 101, repeats: int = 5, min_seconds:
 
 def row_dense(dtype=np.float64, layers: int = 4, width: int = 512, batch: int = 128, repeats: int = 5,
               min_seconds: float = 0.0, torch: bool = True) -> dict:  # fmt: skip
-    """backprop / PyTorch and trace / backprop on the dense net."""
-    t = time_model(*dense_net(dtype, layers, width, batch), repeats, min_seconds, torch=torch, grad=True)
+    """backprop / PyTorch and trace / backprop on the dense net, in steady state; the same ratios with the
+    runners alternating call by call under ``"interleaved"``."""
+    model, x = dense_net(dtype, layers, width, batch)
+    t = time_model(model, x, repeats, min_seconds, torch=torch, grad=True)
     out = {"times_s": t, "trace_bp": _ratio(t, "trace", "backprop"), "trace_grad": _ratio(t, "trace", "sr.grad")}
+    ti = time_model(model, x, repeats, min_seconds, torch=torch, grad=True, timer=_time_interleaved)
+    out["interleaved"] = {"times_s": ti, "trace_bp": _ratio(ti, "trace", "backprop")}
     if torch:
         out["bp_torch"] = _ratio(t, "backprop", "torch")
+        out["interleaved"]["bp_torch"] = _ratio(ti, "backprop", "torch")
     return out
 
 
@@ -534,9 +557,12 @@ def run_all(mode: str = "full", allocator: str = "keep") -> dict:
         log(f"dense {name}")
         r = raw[f"dense_{name}"] = row_dense(dtype, repeats=reps, min_seconds=mins, torch=torch)
         label = f"dense 4 x 512 (input 512), batch 128, {name}"
+        inter = r["interleaved"]
         rows.append(_row("dense_bp_torch", f"backprop / PyTorch, {label}", r.get("bp_torch"),
-                         _ms(r["times_s"]) if torch else skip))  # fmt: skip
-        rows.append(_row("dense_trace_bp", f"trace / backprop, {label}", r["trace_bp"], _grad_note(r)))
+                         f"{_ms(r['times_s'])}; interleaved call by call {inter['bp_torch']:.3g} "
+                         f"({_ms(inter['times_s'])})" if torch else skip))  # fmt: skip
+        rows.append(_row("dense_trace_bp", f"trace / backprop, {label}", r["trace_bp"],
+                         f"{_grad_note(r)}; interleaved call by call {inter['trace_bp']:.3g}"))  # fmt: skip
     log("cnn")
     r = raw["cnn"] = row_cnn(repeats=reps, min_seconds=mins, torch=torch)
     rows.append(_row("cnn_trace_bp", "trace / backprop, CNN (2 conv + pool), batch 64, 1x28x28, float64",
@@ -603,7 +629,8 @@ def markdown(result: dict) -> str:
         f"# Targets of issue 20 ({result['mode']} run)",
         "",
         f"`python -m bench.targets{' --quick' if result['mode'] == 'quick' else ''}`: ratios of medians, every "
-        "row's runners interleaved in one process, default threads, kernels loaded before timing; "
+        "row's runners taking turns in blocks in one process (steady state: each alone for "
+        f"{SETTLE_S:g} s untimed, then {CALLS} timed calls), default threads, kernels loaded before timing; "
         f"{passed} of {len(result['rows'])} targets met.",
         "",
         "| case | measured | target | pass | details |",
