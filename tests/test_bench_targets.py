@@ -27,6 +27,9 @@ def test_dense_row_without_torch():
     r = T.row_dense(np.float32, layers=2, width=8, batch=4, repeats=1, torch=False)
     assert set(r["times_s"]) == {"backprop", "trace", "sr.grad"}
     assert all_positive(r["times_s"]) and positive(r["trace_bp"])
+    inter = r["interleaved"]  # the same runners timed call by call, beside the steady reading
+    assert set(inter["times_s"]) == {"backprop", "trace", "sr.grad"} and all_positive(inter["times_s"])
+    assert inter["trace_bp"] == inter["times_s"]["trace"] / inter["times_s"]["backprop"]
 
 
 def test_cnn_row_without_torch():
@@ -119,6 +122,8 @@ def test_rows_with_torch():
     assert set(r["times_s"]) == {"backprop", "torch"} and all_positive(r["times_s"]) and positive(r["bp_torch"])
     r = T.row_dense(np.float64, layers=2, width=8, batch=4, repeats=1)
     assert all_positive(r["times_s"]) and positive(r["bp_torch"]) and positive(r["trace_bp"])
+    assert r["bp_torch"] == r["times_s"]["backprop"] / r["times_s"]["torch"]
+    assert positive(r["interleaved"]["bp_torch"])
     r = T.row_cnn(batch=2, size=12, repeats=1)
     assert all_positive(r["times_s"]) and positive(r["bp_torch"])
     r = T.row_lstm(4, batch=2, hidden=3, inputs=2, repeats=1)
