@@ -2,7 +2,9 @@
 
 Timings are medians of repeats, warm-up excluded, and *interleaved*: repeat ``r`` of every runner
 is taken before repeat ``r + 1`` of any, so that drifts of a shared machine hit all columns alike
-and ratios of medians taken in one run are comparable.
+and ratios of medians taken in one run are comparable. :func:`interleaved` alternates the runners
+call by call; :func:`in_blocks` gives each a block of calls after it ran alone for a while (steady
+state: no call in the wake of another library's spinning worker threads).
 """
 
 from __future__ import annotations

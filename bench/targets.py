@@ -328,7 +328,8 @@ def compare_with_torch(model, x) -> dict:
 
 # -- the rows -------------------------------------------------------------------------------------
 def _time(runners: dict, repeats: int, min_seconds: float) -> dict:
-    """Median seconds of each runner in steady state (``repeats`` rounds of blocks)."""
+    """Median seconds of each runner in steady state (``repeats`` rounds of blocks; ``min_seconds`` is
+    :func:`_time_interleaved`'s, here unused: the settling already runs each runner for a while)."""
     out = harness.in_blocks(runners, rounds=repeats, calls=CALLS, settle_s=SETTLE_S)
     return {name: r["median_s"] for name, r in out.items()}
 
