@@ -722,7 +722,6 @@ def _trace_parallel(batches, limit, progress, desc, checkpoint, executor, work: 
     rows, done, total, bar = _start(batches, progress, desc, checkpoint)
     dask = _is_dask_client(executor)
     if dask:
-
         workers = max(1, len(executor.scheduler_info().get("workers", {})))
         shipped = executor.scatter(work, broadcast=True, hash=False)
 

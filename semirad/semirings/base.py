@@ -48,7 +48,11 @@ class Result:
         return value
 
     def __getitem__(self, tensor):
-        node = self.node_of(tensor)
+        return self._array(self.node_of(tensor))
+
+    def _array(self, node):
+        """The value computed for the input ``node`` as an array of its dtype that the caller owns (a
+        read-only one copied); ``node`` known to be an input (:func:`semirad.grad` calls this)."""
         out = self.semiring.to_array(self.sweep.values[node], node.dtype)
         if isinstance(out, np.ndarray) and not out.flags.writeable:
             out = out.copy()
