@@ -59,11 +59,13 @@ def matmul(a, b):
     1.5x faster at a batch of 16384, where the one large call goes through its blocked GEMM. A
     small right operand that is not C-contiguous (a transposed weight) is copied first: the
     direct kernel is slow on it. Rows in blocks agree with the single product up to the rounding
-    of BLAS calls of different sizes; blocks of the reduction add their partial sums in order.
-    Anything else (cupy arrays, other dimensions or dtypes, small products) is ``a @ b`` itself,
-    through ``np.dot`` for C- or F-contiguous numpy operands of 1 or 2 dimensions (the same BLAS
-    call and bits, about 0.5 µs less per call: a 3-4% faster backprop of 100-1000 small layers; on
-    other strides the two can round differently, and ``@`` runs).
+    of BLAS calls of different sizes; blocks of the reduction add their partial sums in order. A
+    C-contiguous stack of matrices times one matrix (a Linear over a sequence) is one product of
+    the stack's rows (:func:`_folded`). Anything else (cupy arrays, other dimensions or dtypes,
+    small products) is ``a @ b`` itself, through ``np.dot`` for C- or F-contiguous numpy operands
+    of 1 or 2 dimensions (the same BLAS call and bits, about 0.5 µs less per call: a 3-4% faster
+    backprop of 100-1000 small layers; on other strides the two can round differently, and ``@``
+    runs).
 
     >>> a, b = np.ones((3000, 20)), np.ones((20, 20))
     >>> bool((matmul(a, b) == 20.0).all()), matmul(a.T, a).tolist()[0][0]
@@ -72,6 +74,8 @@ def matmul(a, b):
     if type(a) is not _ndarray or type(b) is not _ndarray:
         return a @ b
     if a.ndim != 2 or b.ndim != 2:
+        if a.ndim > 2 and b.ndim == 2 and a.flags.c_contiguous and a.dtype == b.dtype and a.dtype in _GEMM_DTYPES:
+            return _folded(a, b)
         return _dot(a, b) if 0 < a.ndim <= 2 and 0 < b.ndim <= 2 and a.flags.forc and b.flags.forc else a @ b
     if a.size < _MIN_ELEMENTS:
         return _dot(a, b) if a.flags.forc and b.flags.forc else a @ b
@@ -103,6 +107,17 @@ def matmul(a, b):
             out += a[:, j : j + steps] @ b[j : j + steps]
         return out
     return a @ b
+
+
+def _folded(a, b):
+    """``a @ b`` for a C-contiguous stack ``a`` of shape ``(..., m, k)`` and one matrix ``b``: the
+    stack's rows folded into one product of ``(prod(...) * m, k)`` by ``(k, n)``, as PyTorch's
+    ``matmul`` does. numpy's ``matmul`` makes one BLAS call per matrix of the stack: for the input
+    projection of an LSTM over 200 steps, (200, 16, 32) @ (32, 256), 2.2x slower (docs/design.md,
+    "Thresholds"). The rows are the same, but BLAS may round a row differently in a product of
+    another size (as :func:`matmul`'s blocks)."""
+    rows = math.prod(a.shape[:-1])
+    return matmul(a.reshape(rows, a.shape[-1]), b).reshape(a.shape[:-1] + (b.shape[1],))
 
 
 #: a vector of at most ``_TILE_MAX_VECTOR`` elements added along the last axis of an array of at

@@ -94,8 +94,11 @@ def test_matmul_leaves_other_cases_to_at(small_blocks):
     ints = np.arange(300).reshape(50, 6)
     np.testing.assert_array_equal(fast.matmul(ints, ints.T[:, :4] % 7), ints @ (ints.T[:, :4] % 7))
     np.testing.assert_array_equal(fast.matmul(a.astype(np.float32), b), a.astype(np.float32) @ b)  # mixed
-    batched = rng.standard_normal((3, 50, 6))
+    batched = rng.standard_normal((3, 6, 50)).swapaxes(1, 2)  # a stack that is not C-contiguous
     np.testing.assert_array_equal(fast.matmul(batched, b), batched @ b)
+    np.testing.assert_array_equal(fast.matmul(np.ascontiguousarray(batched), b.astype(np.float32)),
+                                  np.ascontiguousarray(batched) @ b.astype(np.float32))  # mixed dtypes
+    np.testing.assert_array_equal(fast.matmul(batched, batched.swapaxes(1, 2)), batched @ batched.swapaxes(1, 2))
     np.testing.assert_array_equal(fast.matmul(a, b[:, 0]), a @ b[:, 0])
     np.testing.assert_array_equal(fast.matmul(a[0], b), a[0] @ b)
     complex_a = a + 1j
@@ -105,6 +108,24 @@ def test_matmul_leaves_other_cases_to_at(small_blocks):
 
     sub = a.view(Sub)  # a subclass keeps its own @
     assert type(fast.matmul(sub, b)) is Sub
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("lead,m,k,n", [((200,), 16, 32, 256), ((4, 3), 7, 33, 65), ((5,), 1, 20, 3), ((0,), 4, 3, 2),
+                                        ((2,), 0, 3, 2), ((2,), 4, 0, 2), ((2, 3), 4, 3, 0)])
+def test_stack_times_matrix_is_one_product_of_its_rows(lead, m, k, n, dtype):
+    """A C-contiguous stack of matrices times one matrix: the bits of one product of the stack's rows
+    (as PyTorch's ``matmul``), close to numpy's product matrix by matrix, for a weight and its
+    transpose, and empty stacks of every kind with their shapes."""
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal(lead + (m, k)).astype(dtype)
+    w = rng.standard_normal((n, k)).astype(dtype)
+    for b in (w.T, np.ascontiguousarray(w.T)):
+        out = fast.matmul(a, b)
+        assert out.shape == lead + (m, n) and out.dtype == dtype
+        rows = a.reshape(int(np.prod(lead)) * m, k) @ b
+        np.testing.assert_array_equal(out, rows.reshape(out.shape))
+        close(out, a @ b, max(k, 1))
 
 
 @pytest.mark.parametrize("m,k,n", [(16384, 20, 20), (20, 16384, 20), (3001, 20, 10), (16384, 10, 1)])
