@@ -17,6 +17,7 @@ from semirad import engine
 from semirad.ids import NO_PATH
 from semirad.ops import index as index_ops
 from semirad.semirings import Boolean, Count, Entropy, KBest, LogMaxAbs, SumAbs, SumProduct
+from semirad.semirings.base import Semiring
 from semirad.semirings.component_flow import ComponentFlow
 from semirad.semirings.max_abs import MaxAbsProduct
 
@@ -165,3 +166,25 @@ def test_add_at_default_matches_add_of_the_scattered_slice():
     expected = S.add(tuple(a.copy() for a in buffer), S.scatter(g, index, (4, 3), True))
     got = S.add_at(tuple(a.copy() for a in buffer), index, g)
     assert all(np.array_equal(a, b) for a, b in zip(got, expected, strict=True))
+
+
+@pytest.mark.parametrize(
+    "index",
+    [slice(1, 3), (Ellipsis, slice(0, 2)), (1, slice(None)), (slice(None), 2), (None, slice(0, 4, 2)),
+     (np.array([0, 3]),), (slice(None), np.array([2, 0])), np.int64(2)],
+)
+@pytest.mark.parametrize("g_dtype", [np.float64, np.float32])
+def test_sum_product_add_at_is_the_default_in_place(index, g_dtype):
+    """SumProduct's in-place ``add_at`` (basic indexes, same dtype) gives the bits and dtype of the
+    default's read, add and write back; other indexes and promoting dtypes take the default."""
+    rng = np.random.default_rng(2)
+    buffer = rng.standard_normal((4, 3)).astype(np.float32)
+    g = rng.standard_normal(np.zeros((4, 3))[index].shape).astype(g_dtype)
+    default_buffer = buffer.copy()
+    expected = Semiring.add_at(SumProduct(), default_buffer, index, g)
+    own = buffer.copy()
+    got = SumProduct().add_at(own, index, g)
+    assert got.dtype == expected.dtype and np.array_equal(got, expected)
+    assert (got is own) == (expected is default_buffer)  # in place exactly where the default is
+    if g_dtype == np.float64:  # promoted, out of place: the caller's buffer is left as it was
+        assert np.array_equal(own, buffer)
