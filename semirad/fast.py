@@ -133,7 +133,7 @@ _TILE_WIDTH = 1 << 14
 
 #: arrays of at least this many elements go through the numba elementwise kernels, where enabled
 #: (measured: docs/design.md, "Thresholds")
-_FUSED_MIN_ELEMENTS = 1 << 11
+_FUSED_MIN_ELEMENTS = 1 << 13
 
 
 def add(xp, a, b):
