@@ -6,11 +6,11 @@ through a recurrent network follows real scalar edges back through time.
 
 Components (``sr.component``; the layer itself is named by its attribute path, e.g. ``"lstm"``):
 
-* ``<layer>/proj``: the input projection ``x W_ih^T + b_ih`` of all time steps at once (and the
-  weight transposes);
+* ``<layer>/proj``: the input projection ``x W_ih^T + b_ih`` of all time steps at once, for LSTM
+  and RNN ``+ b_hh`` too (added once for all steps: it only adds), and the weight transposes;
 * ``<layer>/t<k>``: time step ``k`` (the position in the sequence, also for the reverse direction),
-  containing ``<layer>/t<k>/proj`` (the step's slice of the input projection and
-  ``h W_hh^T + b_hh``) and one component per gate:
+  containing ``<layer>/t<k>/proj`` (the step's slice of the input projection, ``h W_hh^T`` (GRU:
+  ``+ b_hh``, whose ``b_hn`` part the reset gate multiplies) and their sum) and one component per gate:
   LSTM ``input`` (``i`` and ``i * g``), ``forget`` (``f`` and ``f * c``), ``cell`` (``g`` and
   ``c' = f * c + i * g``), ``output`` (``o``, ``tanh(c')`` and ``h' = o * tanh(c')``);
   GRU ``reset`` (``r`` and ``r * (W_hn h + b_hn)``), ``update`` (``z`` and
@@ -42,9 +42,26 @@ from .parameter import Parameter
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
 
+#: the modes whose hidden bias only adds to the gates: it is added to the input projection, once
+#: for all steps (an op per step less in an LSTM's forward and backward: 8% of its backprop's time)
+_BIAS_IN_PROJECTION = ("LSTM", "RNN_TANH", "RNN_RELU")
+
+
+def _projection(mode: str, x, w_ih, b_ih, b_hh):
+    """The input projection ``x @ W_ih.T + b_ih`` (gates stacked on the last axis), ``+ b_hh`` in
+    the modes of :data:`_BIAS_IN_PROJECTION`."""
+    xi = x @ w_ih.T
+    if b_ih is not None:
+        xi = xi + b_ih
+    if b_hh is not None and mode in _BIAS_IN_PROJECTION:
+        xi = xi + b_hh
+    return xi
+
+
 def _step(mode: str, xi, state, w_hh_t, b_hh, hidden: int):
-    """One time step. ``xi`` is the input projection ``x @ W_ih.T + b_ih`` (gates stacked on the
-    last axis), ``w_hh_t`` the transposed ``W_hh``. Returns the new state (``h`` or ``(h, c)``).
+    """One time step. ``xi`` is the input projection (:func:`_projection`), ``w_hh_t`` the transposed
+    ``W_hh``, ``b_hh`` the hidden bias (used by GRU only: the others have it in ``xi``). Returns the
+    new state (``h`` or ``(h, c)``).
 
     Ops are recorded in components (see the module docstring): ``proj`` for the recurrent
     projection, then one block per gate.
@@ -54,8 +71,6 @@ def _step(mode: str, xi, state, w_hh_t, b_hh, hidden: int):
         h, c = state
         with component("proj"):
             gates = xi + h @ w_hh_t
-            if b_hh is not None:
-                gates = gates + b_hh
         with component("input"):
             i = O.sigmoid(gates[..., 0:H])
         with component("forget"):
@@ -73,7 +88,7 @@ def _step(mode: str, xi, state, w_hh_t, b_hh, hidden: int):
         return h, c
     with component("proj"):
         gh = state @ w_hh_t
-        if b_hh is not None:
+        if b_hh is not None and mode not in _BIAS_IN_PROJECTION:
             gh = gh + b_hh
     if mode == "GRU":
         with component("reset"):
@@ -184,9 +199,7 @@ class RNNBase(Module):
                 scope = component(f"l{layer}" + ("_reverse" if direction else "")) if nested else nullcontext()
                 with scope:
                     with component("proj"):
-                        xi = layer_input @ w_ih.T  # (L, N, gates * H): all input projections at once
-                        if b_ih is not None:
-                            xi = xi + b_ih
+                        xi = _projection(self.mode, layer_input, w_ih, b_ih, b_hh)  # (L, N, gates * H): all steps
                         w_hh_t = w_hh.T
                     state = (h0[k], c0[k]) if lstm else h0[k]
                     outs = [None] * steps
@@ -321,9 +334,7 @@ class RNNCellBase(Module):
         if x.ndim not in (1, 2) or x.shape[-1] != self.input_size:
             raise self._shape_error(f"input of shape (N, {self.input_size}) or ({self.input_size},)", x.shape)
         with component("proj"):
-            xi = x @ self.weight_ih.T
-            if self.bias_ih is not None:
-                xi = xi + self.bias_ih
+            xi = _projection(self.mode, x, self.weight_ih, self.bias_ih, self.bias_hh)
         state = state_fn(x, x.ndim == 2)
         return _step(self.mode, xi, state, self.weight_hh.T, self.bias_hh, self.hidden_size)
 
