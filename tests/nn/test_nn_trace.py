@@ -8,6 +8,7 @@ from nn_cases import CASE_IDS, CASES, flatten, loss_weights, make, map_inputs, o
 
 import semirad as sr
 import semirad.nn.functional as F
+from semirad import engine
 
 OPS = op_names()
 
@@ -67,6 +68,25 @@ def test_trace_through_lstm_follows_time_steps():
     assert ops[0] == "leaf" and ops[-1] == "mean"  # cross_entropy's batch mean
     assert "matmul" in ops and "getitem" in ops  # the input projection, a gate slice
     assert {"sigmoid", "tanh"} & set(ops)
+
+
+@pytest.mark.parametrize("kind,per_step", [("LSTM", False), ("RNN", False), ("GRU", True)])
+def test_hidden_bias_enters_once_or_at_every_step(kind, per_step):
+    """An LSTM's or RNN's b_hh only adds, so it joins the input projection once for all steps (in the
+    layer's ``proj``); a GRU's, whose b_hn the reset gate multiplies, joins every step's ``proj``.
+    Values and gradients stay PyTorch's (tests/nn/test_nn_torch_parity.py)."""
+    sr.manual_seed(3)
+    layer = getattr(sr.nn, kind)(2, 3)
+    steps = 4
+    out = layer(np.random.default_rng(0).standard_normal((steps, 1, 2)))[0]
+    bias = layer.bias_hh_l0._node
+    users = [n for n in engine.ancestors((out * out).sum()._node) if bias in n.parents]
+    if per_step:
+        assert sorted(n.component for n in users) == sorted(f"t{k}/proj" for k in range(steps))
+    else:
+        assert [n.component for n in users] == ["proj"] and users[0].shape == (steps, 1, layer.weight_hh_l0.shape[0])
+    grad = sr.grad((out * out).sum(), [layer.bias_hh_l0])[0]
+    assert np.all(np.isfinite(grad)) and np.any(grad != 0)
 
 
 def test_trace_of_a_classifier_loss_names_the_loss_ops():
