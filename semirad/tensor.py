@@ -68,7 +68,10 @@ class Tensor:
 
         Assigning a new array replaces it (the array becomes read-only; a view of writable memory
         is copied), and graphs recorded before keep the old one, so their gradients stay those of
-        the values they saw. Writing into the array in place raises numpy's ``ValueError``.
+        the values they saw. Writing into the array in place raises numpy's ``ValueError``. A leaf
+        that requires grad may take an array of another shape or dtype, as in PyTorch: it becomes
+        a new leaf of that shape (same name, no ``.grad``; graphs recorded before keep the old one).
+        A tensor an op computed keeps its shape and dtype (the graph's ops were recorded with them).
 
         >>> import semirad as sr
         >>> w = sr.tensor([1.0, 2.0], requires_grad=True)
@@ -85,7 +88,17 @@ class Tensor:
             array = array._data
         if not backend.is_array(array):
             raise TypeError(f"Tensor.data must be an array, got {type(array).__name__}")
-        self._data = freeze(array)
+        array = freeze(array)
+        node = self._node
+        if node is not None and (tuple(array.shape) != node.shape or array.dtype != node.dtype):
+            if node.op is not None:
+                raise ValueError(
+                    f"Tensor.data: this tensor was computed by {node.describe()} of dtype {node.dtype}; "
+                    f"its data must keep that shape and dtype, got shape {tuple(array.shape)} and dtype "
+                    f"{array.dtype} (detach() it first for a tensor of its own)"
+                )
+            self._node = engine.leaf(array.shape, array.dtype, node.name)  # (the old leaf stays in older graphs)
+        self._data = array
 
     shape = property(lambda self: tuple(self._data.shape), doc="The array's shape.")
 

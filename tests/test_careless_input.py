@@ -117,3 +117,44 @@ def test_a_path_index_of_the_wrong_length_says_how_many_entries_it_needs():
     with pytest.raises(IndexError, match="out of range"):
         tr.path(x, (0, 3, 0))
     assert tr.path(x, (1, 2, 3)).value == 2.0
+
+
+# -- Tensor.data of another shape or dtype ----------------------------------------------------------
+def test_leaf_data_of_another_shape_or_dtype_is_a_new_leaf():
+    """A leaf that requires grad took a new array of another shape, and every sweep then failed with
+    an internal "backward rule of 'mul' returned shape (3,) for an input of shape (2,)": the leaf's
+    node kept the old shape. As in PyTorch, the new shape (and dtype) is the leaf's from then on."""
+    w = sr.tensor(np.ones(2), requires_grad=True, name="w")
+    before = (w * w).sum()
+    w.data = np.array([1.0, -2.0, 3.0])
+    loss = (w * w).sum()
+    np.testing.assert_array_equal(sr.grad(loss, [w])[0], [2.0, -4.0, 6.0])
+    np.testing.assert_array_equal(sr.trace(loss, [w])[w], [1.0, -2.0, 3.0])
+    loss.backward()
+    np.testing.assert_array_equal(w.grad, [2.0, -4.0, 6.0])
+    assert w._node.describe() == "leaf 'w' of shape (3,)"
+    with pytest.raises(ValueError, match="not in the graph"):  # the graph recorded before has the old leaf
+        sr.grad(before, [w])
+    w.data = np.ones(3, dtype=np.float32)
+    grad = sr.grad((w * w).sum(), [w])[0]
+    assert grad.dtype == np.float32 and w.grad is None  # a new leaf: no .grad yet
+
+
+def test_same_shape_data_keeps_the_leaf_and_its_graphs():
+    w = sr.tensor(np.ones(2), requires_grad=True)
+    node = w._node
+    loss = (w * w).sum()
+    w.data = np.full(2, 3.0)
+    assert w._node is node
+    np.testing.assert_array_equal(sr.grad(loss, [w])[0], [2.0, 2.0])  # the values that graph saw
+
+
+def test_computed_tensor_keeps_its_shape_and_dtype():
+    w = sr.tensor(np.ones(3), requires_grad=True)
+    y = w * 2.0
+    with pytest.raises(ValueError, match=r"computed by mul of shape \(3,\).*got shape \(4,\)"):
+        y.data = np.ones(4)
+    with pytest.raises(ValueError, match="dtype float32"):
+        y.data = np.ones(3, dtype=np.float32)
+    y.data = np.full(3, 5.0)  # same shape and dtype: allowed, as before
+    assert y.numpy().tolist() == [5.0, 5.0, 5.0]
