@@ -133,3 +133,32 @@ def test_components_per_thread_with_the_lock_free_count():
         release.set()
         t.join()
     assert engine.current_component() is None and not engine._open_components
+
+
+def test_nodes_share_one_shape_tuple_per_shape(monkeypatch):
+    """Recorded nodes keep one tuple per shape (numpy makes a new one at every ``.shape``; thousands of
+    equal tuples kept alive made Python's cyclic collector run more often), every one equal to its
+    tensor's shape, also when the kept tuples are emptied partway."""
+    from semirad.ops import core
+
+    def graph():
+        sr.manual_seed(0)
+        model = sr.nn.Sequential(*[sr.nn.Linear(6, 6) if k % 2 == 0 else sr.nn.Tanh() for k in range(40)])
+        out = model(np.ones((3, 6)))
+        tensors = [out]
+        for _ in range(5):
+            tensors.append(tensors[-1] * 2.0)
+        return tensors, engine.ancestors(tensors[-1].sum()._node)
+
+    tensors, nodes = graph()
+    ops = [n for n in nodes if n.op is not None]
+    assert len(ops) > 40
+    assert len({id(n.shape) for n in ops}) == len({n.shape for n in ops})
+    assert all(t._node.shape == t.shape for t in tensors)
+    assert all(shape == tuple(parent.shape) for n in ops for shape, parent in zip(n.shapes, n.parents) if parent)
+
+    monkeypatch.setattr(core, "_SHAPES_MAX", 2)  # emptied again and again
+    core._SHAPES.clear()
+    tensors, nodes = graph()
+    assert all(t._node.shape == t.shape for t in tensors)
+    np.testing.assert_allclose(sr.grad(tensors[-1].sum(), [tensors[0]])[0], np.full((3, 6), 32.0))

@@ -86,12 +86,12 @@ def apply(op: Op, *inputs, **params):
         raw = 0  # how many operands are not tensors (a caller's arrays or numbers)
         if isinstance(a, Tensor):
             pa, a = a._node, a._data
-            sa = a.shape
+            sa = a.shape if pa is None else pa.shape  # (a node's kept tuple: Tensor.data keeps it right)
         else:
             pa, sa, raw = None, getattr(a, "shape", ()), 1
         if isinstance(b, Tensor):
             pb, b = b._node, b._data
-            sb = b.shape
+            sb = b.shape if pb is None else pb.shape
         else:
             pb, sb, raw = None, getattr(b, "shape", ()), raw + 2
         record = (pa is not None or pb is not None) and (not _ANYWHERE.no_grad or engine._state.grad_enabled)
@@ -105,7 +105,7 @@ def apply(op: Op, *inputs, **params):
     elif n == 1 and isinstance(inputs[0], Tensor):  # unary ops
         x = inputs[0]
         pa, a = x._node, x._data
-        parents, shapes = (pa,), (a.shape,)
+        parents, shapes = (pa,), (a.shape if pa is None else pa.shape,)
         arrays = None
         record = pa is not None and (not _ANYWHERE.no_grad or engine._state.grad_enabled)
     else:
@@ -158,7 +158,8 @@ def apply(op: Op, *inputs, **params):
     t = _new(Tensor)
     t._data = out
     if record:
-        ctx.shape = out.shape
+        shape = out.shape
+        ctx.shape = _SHAPES.get(shape) or _shape(shape)
         ctx.dtype = out.dtype
         t._node = ctx
     else:
@@ -171,6 +172,21 @@ def apply(op: Op, *inputs, **params):
 
 _new = object.__new__
 _record = engine.record
+
+
+#: one tuple per shape for the recorded nodes' ``shape`` (and, through their children's reading of
+#: it, ``shapes``): numpy makes a new tuple at every ``.shape``, and a graph of 3400 ops kept 8000
+#: equal ones alive, each watched by Python's cyclic garbage collector, whose collections they made
+#: more frequent (docs/design.md, "Per-op overhead"). Emptied when it reaches ``_SHAPES_MAX``.
+_SHAPES: dict = {}
+_SHAPES_MAX = 4096
+
+
+def _shape(shape: tuple) -> tuple:
+    """The kept tuple equal to ``shape`` (``shape`` itself where none was kept)."""
+    if len(_SHAPES) >= _SHAPES_MAX:
+        _SHAPES.clear()
+    return _SHAPES.setdefault(shape, shape)
 
 
 #: one entry per ``sr.compile`` tracing open in any thread: while it is empty (always, outside a
