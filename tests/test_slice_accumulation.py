@@ -171,7 +171,7 @@ def test_add_at_default_matches_add_of_the_scattered_slice():
 @pytest.mark.parametrize(
     "index",
     [slice(1, 3), (Ellipsis, slice(0, 2)), (1, slice(None)), (slice(None), 2), (None, slice(0, 4, 2)),
-     (np.array([0, 3]),), (slice(None), np.array([2, 0])), np.int64(2)],
+     (np.array([0, 3]),), (slice(None), np.array([2, 0])), np.int64(2), (1, 2), (Ellipsis, 1, 0)],
 )
 @pytest.mark.parametrize("g_dtype", [np.float64, np.float32])
 def test_sum_product_add_at_is_the_default_in_place(index, g_dtype):
@@ -179,7 +179,7 @@ def test_sum_product_add_at_is_the_default_in_place(index, g_dtype):
     default's read, add and write back; other indexes and promoting dtypes take the default."""
     rng = np.random.default_rng(2)
     buffer = rng.standard_normal((4, 3)).astype(np.float32)
-    g = rng.standard_normal(np.zeros((4, 3))[index].shape).astype(g_dtype)
+    g = np.asarray(rng.standard_normal(np.shape(np.zeros((4, 3))[index]))).astype(g_dtype)
     default_buffer = buffer.copy()
     expected = Semiring.add_at(SumProduct(), default_buffer, index, g)
     own = buffer.copy()

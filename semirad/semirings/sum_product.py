@@ -46,8 +46,9 @@ class SumProduct(Semiring):
         """
         if type(g) is type(buffer) and g.dtype == buffer.dtype and _basic(index):
             view = buffer[index]
-            backend.namespace(buffer).add(view, g, out=view)
-            return buffer
+            if type(view) is type(buffer):  # (an integer for every axis gives a numpy scalar, not a view)
+                backend.namespace(buffer).add(view, g, out=view)
+                return buffer
         return super().add_at(buffer, index, g)
 
     def one(self, xp, shape):
