@@ -48,20 +48,21 @@ _BIAS_IN_PROJECTION = ("LSTM", "RNN_TANH", "RNN_RELU")
 
 
 def _projection(mode: str, x, w_ih, b_ih, b_hh):
-    """The input projection ``x @ W_ih.T + b_ih`` (gates stacked on the last axis), ``+ b_hh`` in
-    the modes of :data:`_BIAS_IN_PROJECTION`."""
+    """``(xi, b_step)``: the input projection ``x @ W_ih.T + b_ih`` (gates stacked on the last axis),
+    ``+ b_hh`` in the modes of :data:`_BIAS_IN_PROJECTION`, and the hidden bias each step still adds
+    (a GRU's; None where the projection has it)."""
     xi = x @ w_ih.T
     if b_ih is not None:
         xi = xi + b_ih
     if b_hh is not None and mode in _BIAS_IN_PROJECTION:
-        xi = xi + b_hh
-    return xi
+        return xi + b_hh, None
+    return xi, b_hh
 
 
 def _step(mode: str, xi, state, w_hh_t, b_hh, hidden: int):
-    """One time step. ``xi`` is the input projection (:func:`_projection`), ``w_hh_t`` the transposed
-    ``W_hh``, ``b_hh`` the hidden bias (used by GRU only: the others have it in ``xi``). Returns the
-    new state (``h`` or ``(h, c)``).
+    """One time step. ``xi`` is the input projection and ``b_hh`` the hidden bias left to the step
+    (both from :func:`_projection`), ``w_hh_t`` the transposed ``W_hh``. Returns the new state
+    (``h`` or ``(h, c)``).
 
     Ops are recorded in components (see the module docstring): ``proj`` for the recurrent
     projection, then one block per gate.
@@ -88,7 +89,7 @@ def _step(mode: str, xi, state, w_hh_t, b_hh, hidden: int):
         return h, c
     with component("proj"):
         gh = state @ w_hh_t
-        if b_hh is not None and mode not in _BIAS_IN_PROJECTION:
+        if b_hh is not None:
             gh = gh + b_hh
     if mode == "GRU":
         with component("reset"):
@@ -199,7 +200,7 @@ class RNNBase(Module):
                 scope = component(f"l{layer}" + ("_reverse" if direction else "")) if nested else nullcontext()
                 with scope:
                     with component("proj"):
-                        xi = _projection(self.mode, layer_input, w_ih, b_ih, b_hh)  # (L, N, gates * H): all steps
+                        xi, b_step = _projection(self.mode, layer_input, w_ih, b_ih, b_hh)  # (L, N, gates * H)
                         w_hh_t = w_hh.T
                     state = (h0[k], c0[k]) if lstm else h0[k]
                     outs = [None] * steps
@@ -208,7 +209,7 @@ class RNNBase(Module):
                         with component(f"t{t}"):
                             with component("proj"):
                                 xi_t = xi[t]
-                            state = _step(self.mode, xi_t, state, w_hh_t, b_hh, self.hidden_size)
+                            state = _step(self.mode, xi_t, state, w_hh_t, b_step, self.hidden_size)
                         outs[t] = state[0] if lstm else state
                 outputs.append(O.stack(outs, axis=0))
                 h_n.append(state[0] if lstm else state)
@@ -334,9 +335,9 @@ class RNNCellBase(Module):
         if x.ndim not in (1, 2) or x.shape[-1] != self.input_size:
             raise self._shape_error(f"input of shape (N, {self.input_size}) or ({self.input_size},)", x.shape)
         with component("proj"):
-            xi = _projection(self.mode, x, self.weight_ih, self.bias_ih, self.bias_hh)
+            xi, b_step = _projection(self.mode, x, self.weight_ih, self.bias_ih, self.bias_hh)
         state = state_fn(x, x.ndim == 2)
-        return _step(self.mode, xi, state, self.weight_hh.T, self.bias_hh, self.hidden_size)
+        return _step(self.mode, xi, state, self.weight_hh.T, b_step, self.hidden_size)
 
     def forward(self, input, hx=None):
         return self._run(input, lambda x, batched: self._state(x, hx, batched, "hx"))
