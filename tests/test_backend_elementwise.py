@@ -15,6 +15,7 @@ from semirad.semirings.max_abs import dispatch
 
 BIG = fast._FUSED_MIN_ELEMENTS  # from here on the kernels (or the tiled add) run
 VERTEX_MAX = dispatch._VERTEX_KERNEL_MAX  # below this the vertex kernel takes C-contiguous arrays
+STRIDED_MAX = dispatch._VERTEX_STRIDED_MAX  # and arrays of other strides
 
 
 def wide_range(rng, shape, dtype):
@@ -319,8 +320,8 @@ def vertex_cases(rng, dtype):
     yield np.broadcast_to(square[:1], (3, 5)), np.broadcast_to(ids[1:2], (3, 5))
     yield np.asarray(dtype(-2.0)), np.asarray(7, dtype=np.int64)
     # the largest each kernel takes, and the smallest left to the numpy steps: strided, contiguous
-    yield wide_range(rng, (2 * BIG - 2,), dtype)[::2], rng.integers(0, 5, 2 * BIG - 2)[::2]
-    yield wide_range(rng, (2 * BIG,), dtype)[::2], rng.integers(0, 5, 2 * BIG)[::2]
+    yield wide_range(rng, (2 * STRIDED_MAX - 2,), dtype)[::2], rng.integers(0, 5, 2 * STRIDED_MAX - 2)[::2]
+    yield wide_range(rng, (2 * STRIDED_MAX,), dtype)[::2], rng.integers(0, 5, 2 * STRIDED_MAX)[::2]
     yield wide_range(rng, (VERTEX_MAX - 1,), dtype), rng.integers(0, 5, VERTEX_MAX - 1)
     yield wide_range(rng, (VERTEX_MAX,), dtype), rng.integers(0, 5, VERTEX_MAX)
     yield np.zeros((0, 3), dtype), np.zeros((0, 3), np.int64)
@@ -336,7 +337,7 @@ def test_traced_vertex_numbers_elements_keeps_dead_ends_and_sees_non_finite_valu
         assert own.dtype == np.int64 and own.shape == value.shape
         np.testing.assert_array_equal(own, want)
         contiguous = value.flags.c_contiguous and ids.flags.c_contiguous
-        assert finite is (None if impl == "numpy" or value.size >= (VERTEX_MAX if contiguous else BIG) else True)
+        assert finite is (None if impl == "numpy" or value.size >= (VERTEX_MAX if contiguous else STRIDED_MAX) else True)
         for bad in (np.nan, np.inf, -np.inf):
             if value.size == 0:
                 continue

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from ... import backend, fast, kernels
+from ... import backend, kernels
 from ...ids import NO_PATH
 from . import reference
 
@@ -23,6 +23,8 @@ _KERNEL_DTYPES = kernels.DTYPES
 #: C-contiguous traced vertices below this many elements get their ids and finiteness from one
 #: compiled pass (:func:`traced_vertex`) (measured: docs/design.md, "Thresholds")
 _VERTEX_KERNEL_MAX = 1 << 16
+#: on other strides below this many (the strided pass is slower per element: docs/design.md, "Thresholds")
+_VERTEX_STRIDED_MAX = 1 << 11
 
 
 #: results of at least this many elements are proven finite from their operands rather than checked
@@ -168,7 +170,7 @@ def traced_vertex(xp, value, ids, base: int):
     Returns ``(own, finite)``: ``own`` holds ``base + flat index`` for every element, ``NO_PATH``
     where ``ids`` (the successors of its best paths) is ``NO_PATH``, so that a dead end stays one;
     ``finite`` is True or False where one compiled call did both (float numpy arrays below
-    ``_VERTEX_KERNEL_MAX`` elements when C-contiguous, below ``fast._FUSED_MIN_ELEMENTS`` on other
+    ``_VERTEX_KERNEL_MAX`` elements when C-contiguous, below ``_VERTEX_STRIDED_MAX`` on other
     strides: about 1.5 µs against 4 for the three numpy steps at 100 elements), None elsewhere (not
     checked).
 
@@ -184,7 +186,7 @@ def traced_vertex(xp, value, ids, base: int):
             if value.size < _VERTEX_KERNEL_MAX:
                 own = np.empty(value.shape, dtype=_INT64)  # (ravel: views, 0.1 µs each against reshape's 0.2)
                 return own, kernels.compiled("elementwise").traced_vertex(value.ravel(), ids.ravel(), base, own.ravel())
-        elif value.size < fast._FUSED_MIN_ELEMENTS:
+        elif value.size < _VERTEX_STRIDED_MAX:
             own = np.empty(value.shape, dtype=_INT64)
             strided = kernels.compiled("elementwise").traced_vertex_strided
             return own, strided(value.reshape(-1), ids.reshape(-1), base, own.reshape(-1))
