@@ -337,7 +337,8 @@ def test_traced_vertex_numbers_elements_keeps_dead_ends_and_sees_non_finite_valu
         assert own.dtype == np.int64 and own.shape == value.shape
         np.testing.assert_array_equal(own, want)
         contiguous = value.flags.c_contiguous and ids.flags.c_contiguous
-        assert finite is (None if impl == "numpy" or value.size >= (VERTEX_MAX if contiguous else STRIDED_MAX) else True)
+        largest = VERTEX_MAX if contiguous else STRIDED_MAX
+        assert finite is (None if impl == "numpy" or value.size >= largest else True)
         for bad in (np.nan, np.inf, -np.inf):
             if value.size == 0:
                 continue

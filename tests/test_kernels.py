@@ -790,3 +790,22 @@ def test_fewer_columns_than_a_chunk_are_packed_unpadded(dtype, p):
         want = max_abs_reference.matmul(np, v, ids, w)
         np.testing.assert_array_equal(got[0], want[0])
         np.testing.assert_array_equal(got[1], want[1])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("m", [1, 3, 4, 5, 8, 11])
+@pytest.mark.parametrize("n", [64, 71])
+def test_register_tiles_keep_their_rows_and_columns_apart(packing, dtype, m, n):
+    """Where the weights are packed and the search deferred, the main loop runs on tiles of TILE_ROWS rows and
+    TILE_VECTORS 256-bit vectors of columns (16 float32, 8 float64), the columns after the last whole tile on
+    the untiled loop: p on either side of one and two tiles, rows that fill a tile or not, a last partial group
+    of j; against the loop reference, with ties and without."""
+    lanes = 2 * 32 // np.dtype(dtype).itemsize
+    if kernels.AVAILABLE:
+        from semirad.kernels import max_abs
+
+        assert max_abs.TILE_VECTORS * 32 // np.dtype(dtype).itemsize == lanes and max_abs.TILE_ROWS == 4
+    rng = np.random.default_rng(m * 100 + n)
+    for p in (lanes - 1, lanes, lanes + 1, 2 * lanes + 3):
+        for ties in (True, False):
+            check(values_for(rng, (m, n), dtype, ties), fresh_ids(rng, (m, n)), values_for(rng, (n, p), dtype, ties))

@@ -30,7 +30,11 @@ vector multiply and compare of the group's 8 products and a bit scan (:func:`_wi
 intrinsic, on the value's row and the transposed chunk's column; :func:`_winner8_strided` on ``w``
 read in place). For fewer ``j`` that search costs more than it saves, and a tournament with strict
 ``>`` at every match keeps the exact ``j`` instead (the earlier ``j`` on a tie). ``|a * b| == |a| *
-|b|`` exactly, so the products compared are the reference's. The winning ``j`` is kept as a float
+|b|`` exactly, so the products compared are the reference's. Where ``w`` is packed and the search
+deferred, a task's main loop runs on register tiles instead (:func:`_tiled_task`): ``TILE_ROWS`` rows by
+``TILE_VECTORS`` 256-bit vectors of columns, whose running bests stay in registers through a group of 8
+``j`` (:func:`_fold_group`, an LLVM intrinsic), so that each load of ``|w|`` serves 4 rows where the
+untiled loop loads it once per row. The winning ``j`` is kept as a float
 of the value dtype (lanes of one width vectorize; float32 is exact below ``2**24``). The last pass
 writes the signed product ``v[i, j*] * w[j*, k]`` and the id, and each task says whether it wrote
 a dead end (``NO_PATH``), which spares the caller a pass over the ids. A vector times a matrix has
@@ -87,6 +91,12 @@ PACK_MIN_ROW_BLOCKS = 12
 #: from there on on numba's threads (measured: docs/design.md, "Thresholds")
 PACK_PARALLEL_MIN_ELEMENTS = 1 << 16
 PACK_PARALLEL_MIN_JOBS = 2
+
+#: the tiles of the main loop where ``w`` is packed and the search deferred (:func:`_tiled_task`): rows, and
+#: 256-bit vectors of columns (16 float32 or 8 float64): 8 running bests in registers, each load of ``|w|``
+#: serving 4 rows (measured: docs/design.md, "Register tiles")
+TILE_ROWS = 4
+TILE_VECTORS = 2
 
 #: the packed operands of a call live in one buffer per thread, kept for the next call up to this size:
 #: a fresh buffer of a few MiB comes from the system with a page fault per 4 KiB at its first use (1000
@@ -166,6 +176,18 @@ def _update8(best, ix, a, w0, w1, w2, w3, w4, w5, w6, w7, group, kn):
     for k in range(kn):
         q = _max8(a0 * w0[k], a1 * w1[k], a2 * w2[k], a3 * w3[k], a4 * w4[k], a5 * w5[k], a6 * w6[k], a7 * w7[k])
         _keep_larger(best, ix, k, q, group)
+
+
+@njit(cache=True, inline="always")
+def _fold_row_exact(scratch, av, i0, rows, j, wj, jj, kn):
+    """Fold row ``j`` of ``|w|`` (``wj``) into the running best of each of a task's rows (``scratch[u]``, the
+    winners ``scratch[ROWS + u]``), the winner ``jj`` (``j`` as a value-dtype float) kept exactly."""
+    for u in range(rows):
+        best = scratch[u]
+        ix = scratch[ROWS + u]
+        a = abs(av[i0 + u, j])
+        for k in range(kn):
+            _keep_larger(best, ix, k, a * wj[k], jj)
 
 
 @njit(cache=True, inline="always")
@@ -305,6 +327,74 @@ def _winner8_strided(typingctx, a, ao, b, bo, stride, best):
     return types.Tuple((types.int64, best))(a, types.intp, b, types.intp, types.intp, best), codegen
 
 
+@intrinsic
+def _fold_group(typingctx, tv, to, wf, wo, ws, count, st, so, io, ss, group):
+    """Fold ``count`` rows ``j`` of ``|w|`` into the running best of a tile of ``TILE_ROWS`` rows by
+    ``TILE_VECTORS`` 256-bit vectors of columns, kept in registers while the group runs.
+
+    ``tv[to + t * TILE_ROWS + r]`` is ``|v[r, j + t]|`` and ``wf[wo + t * ws + lane]`` is ``|w[j + t, lane]|``.
+    Row ``r``'s running best is ``st[so + r * ss + lane]`` and its winner ``st[io + r * ss + lane]``, which
+    takes ``group`` (the group's first ``j``) where the group's largest product beats the best before it
+    (strict ``>``: an earlier group keeps a tie). The products are those of :func:`_update8`, the same
+    bits. The caller keeps every index within its 1-D C-contiguous arrays of ``group``'s dtype.
+    """
+    if not (
+        all(isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C" and a.dtype == group for a in (tv, wf, st))
+        and group in (types.float32, types.float64)
+    ):
+        return None
+
+    def codegen(context, builder, signature, args):
+        tv_, to_, wf_, wo_, ws_, count_, st_, so_, io_, ss_, group_ = args
+        width = 8 if group == types.float32 else 4
+        vec = ir.VectorType(context.get_value_type(group), width)
+        intp = to_.type
+        tdata, wdata, sdata = (
+            context.make_array(signature.args[k])(context, builder, a).data for k, a in ((0, tv_), (2, wf_), (6, st_))
+        )
+
+        def at(data, offset):
+            return builder.bitcast(builder.gep(data, [offset]), vec.as_pointer())
+
+        def splat(x):
+            out = ir.Constant(vec, ir.Undefined)
+            for e in range(width):
+                out = builder.insert_element(out, x, ir.Constant(ir.IntType(32), e))
+            return out
+
+        def const(x):
+            return ir.Constant(intp, x)
+
+        tile = [(r, c) for r in range(TILE_ROWS) for c in range(TILE_VECTORS)]
+        where = {(r, c): builder.add(builder.mul(ss_, const(r)), const(c * width)) for r, c in tile}
+        before = {rc: builder.load(at(sdata, builder.add(so_, where[rc])), align=1) for rc in tile}
+        running = {rc: cgutils.alloca_once(builder, vec) for rc in tile}  # registers, once LLVM promotes them
+        for rc in tile:
+            builder.store(before[rc], running[rc])
+        with cgutils.for_range(builder, count_) as loop:
+            row = builder.add(wo_, builder.mul(loop.index, ws_))
+            w = [builder.load(at(wdata, builder.add(row, const(c * width))), align=1) for c in range(TILE_VECTORS)]
+            a0 = builder.add(to_, builder.mul(loop.index, const(TILE_ROWS)))
+            for r in range(TILE_ROWS):
+                a = splat(builder.load(builder.gep(tdata, [builder.add(a0, const(r))])))
+                for c in range(TILE_VECTORS):
+                    q = builder.fmul(a, w[c])
+                    old = builder.load(running[(r, c)])
+                    builder.store(builder.select(builder.fcmp_ordered(">", q, old), q, old), running[(r, c)])
+        g = splat(group_)
+        for rc in tile:
+            new = builder.load(running[rc])
+            winner = at(sdata, builder.add(io_, where[rc]))
+            won = builder.fcmp_ordered(">", new, before[rc])
+            chosen = builder.select(won, g, builder.load(winner, align=1))
+            builder.store(new, at(sdata, builder.add(so_, where[rc])), align=1)
+            builder.store(chosen, winner, align=1)
+        return context.get_dummy_value()
+
+    i = types.intp
+    return types.none(tv, i, wf, i, i, i, st, i, i, i, group), codegen
+
+
 @njit(cache=True, inline="always")
 def _copy_block(src, dst):
     """``dst[r, :cols] = src[r, :]`` for a 2-D ``src`` of any strides and rows ``dst[r]`` contiguous. Where
@@ -391,24 +481,136 @@ def _pack_body(q, nrb, nkc, kc, flags, v, w, ids, pv_buf, pv, pid_buf, pw, pt, v
             chk[j] += row[j] - row[j]
 
 
+@njit(cache=True, inline="always")
+def _start_rows(scratch, rows, kn):
+    """The running best of a task's first ``rows`` rows before any ``j`` (-1: every product is larger),
+    their winners 0."""
+    for u in range(rows):
+        best = scratch[u]
+        ix = scratch[ROWS + u]
+        for k in range(kn):
+            best[k] = -1.0
+            ix[k] = 0.0
+
+
+@njit(cache=True, inline="always")
+def _task_place(t, nrb, nkc, kc, out_v):
+    """Where task ``t`` writes: ``(batch, first row, rows, chunk, first column, columns)``. The row block
+    varies fastest: consecutive tasks (one thread's share) read the same chunk of ``w``."""
+    m = out_v.shape[1]
+    p = out_v.shape[2]
+    b = t // (nrb * nkc)
+    r = t % (nrb * nkc)
+    i0 = (r % nrb) * ROWS
+    c = r // nrb
+    k0 = c * kc
+    return b, i0, min(m, i0 + ROWS) - i0, c, k0, min(p, k0 + kc) - k0
+
+
+def _tiled_task_body(t, nrb, nkc, kc, flags, vix, wix, ids, iix, pv, pw, pt, out_v, out_i, dead):
+    """Task ``t`` of :func:`_task_body` where ``w`` is packed and the search deferred: the main loop runs on
+    tiles of ``TILE_ROWS`` rows and ``TILE_VECTORS`` vectors of columns (:func:`_fold_group`), the columns
+    after the last whole tile on :func:`_update8`, the last ``n % 8`` rows of ``w`` exactly; then the search
+    of each winning group (:func:`_winner8`), the signed products and the ids. The same bits as the
+    untiled loop: each output's products are compared in the same order, groups with a strict ``>``."""
+    n = pv.shape[2]
+    n8 = n - n % 8
+    b, i0, rows, c, k0, kn = _task_place(t, nrb, nkc, kc, out_v)
+    av = pv[vix[b]]
+    chunk = pw[wix[b], c]
+    scratch = np.empty((2 * ROWS, kn), dtype=out_v.dtype)  # the running best of each row, then its winner
+    _start_rows(scratch, ROWS, kn)  # (all ROWS: a tile reads and writes rows past the last)
+    jf = np.empty(1, dtype=out_v.dtype)  # a j as a value-dtype float
+    lanes = TILE_VECTORS * (32 // out_v.itemsize)
+    kt = kn - kn % lanes
+    flat = scratch.reshape(-1)
+    cflat = chunk.reshape(-1)
+    tv = np.empty(n8 * TILE_ROWS, dtype=out_v.dtype)  # |v| of a tile's rows, transposed
+    for r0 in range(0, rows if kt else 0, TILE_ROWS):
+        for u in range(TILE_ROWS):
+            if r0 + u < rows:
+                a = av[i0 + r0 + u]
+                for j in range(n8):
+                    tv[j * TILE_ROWS + u] = abs(a[j])
+            else:
+                for j in range(n8):
+                    tv[j * TILE_ROWS + u] = 0.0
+        for j in range(0, n8, 8):
+            jf[0] = j
+            for l0 in range(0, kt, lanes):
+                _fold_group(tv, j * TILE_ROWS, cflat, j * kc + l0, kc, 8, flat, r0 * kn + l0, (ROWS + r0) * kn + l0,
+                            kn, jf[0])
+    if kt < kn:
+        for j in range(0, n8, 8):
+            jf[0] = j
+            w0 = chunk[j, kt:kn]
+            w1 = chunk[j + 1, kt:kn]
+            w2 = chunk[j + 2, kt:kn]
+            w3 = chunk[j + 3, kt:kn]
+            w4 = chunk[j + 4, kt:kn]
+            w5 = chunk[j + 5, kt:kn]
+            w6 = chunk[j + 6, kt:kn]
+            w7 = chunk[j + 7, kt:kn]
+            for u in range(rows):
+                a = av[i0 + u, j : j + 8]
+                _update8(scratch[u, kt:], scratch[ROWS + u, kt:], a, w0, w1, w2, w3, w4, w5, w6, w7, jf[0], kn - kt)
+    for j in range(n8, n):
+        jf[0] = j
+        jj = jf[0]  # (read once: LLVM cannot tell that the loop's stores leave jf alone)
+        wj = chunk[j]
+        _fold_row_exact(scratch, av, i0, rows, j, wj, jj, kn)
+    # each output's winner: the search of its group, the signed product, the id; in separate loops, each
+    # simple (one loop with all three ran 1.1-1.15x longer in float32)
+    found = False
+    idsb = ids[iix[b]]
+    tr = pt[wix[b], c].reshape(-1)  # column k of the chunk: tr[k * n : (k + 1) * n]
+    winners = np.empty(kn, dtype=np.int64)
+    for u in range(rows):
+        i = i0 + u
+        best = scratch[u]
+        ix = scratch[ROWS + u]
+        res = out_v[b, i, k0 : k0 + kn]
+        arg = out_i[b, i, k0 : k0 + kn]
+        ai = av[i]
+        for k in range(kn):
+            winners[k] = int(ix[k])
+        for k in range(kn):
+            jj = max(winners[k], 0)  # (>= 0: LLVM drops the wrap-around of negative indices)
+            at = k * n
+            if jj < n8:
+                e, res[k] = _winner8(ai, jj, tr, at + jj, best[k])
+                winners[k] = jj + e
+            else:
+                res[k] = ai[jj] * tr[at + jj]
+        if flags & _IDS_OF_W:
+            for k in range(kn):
+                idn = idsb[max(winners[k], 0), k0 + k]
+                arg[k] = idn
+                found |= idn == _NO_PATH
+        else:
+            idi = idsb[i]
+            for k in range(kn):
+                idn = idi[max(winners[k], 0)]
+                arg[k] = idn
+                found |= idn == _NO_PATH
+    dead[t] = found
+
+
+_tiled_task = njit(cache=True)(_tiled_task_body)
+
+
 def _task_body(t, nrb, nkc, kc, flags, vix, wix, ids, iix, pv, pw, pt, wc, vbad, wbad, out_v, out_i, dead):
     """Task ``t``: a block of ``ROWS`` output rows and a chunk of ``kc`` columns, from the packed operands
     or, where the flags say so, from ``w`` read in place (``wc``, C-contiguous; the task's rows of ``w``
     then checked into ``wbad``); ``dead[t]`` says whether one of its ids is ``NO_PATH``."""
-    m = out_v.shape[1]
+    if flags & (_DEFER | _IN_PLACE) == _DEFER:
+        _tiled_task(t, nrb, nkc, kc, flags, vix, wix, ids, iix, pv, pw, pt, out_v, out_i, dead)
+        return
     p = out_v.shape[2]
     n = pv.shape[2]
     n8 = n - n % 8
-    b = t // (nrb * nkc)
-    r = t % (nrb * nkc)
-    # the row block varies fastest: consecutive tasks (one thread's share) read the same chunk of w
-    i0 = (r % nrb) * ROWS
-    i1 = min(m, i0 + ROWS)
-    c = r // nrb
-    k0 = c * kc
-    k1 = min(p, k0 + kc)
-    kn = k1 - k0
-    rows = i1 - i0
+    b, i0, rows, c, k0, kn = _task_place(t, nrb, nkc, kc, out_v)
+    k1 = k0 + kn
     av = pv[vix[b]]
     in_place = flags & _IN_PLACE
     chunk = pw[0, 0] if in_place else pw[wix[b], c]
@@ -423,19 +625,14 @@ def _task_body(t, nrb, nkc, kc, flags, vix, wix, ids, iix, pv, pw, pt, wc, vbad,
     jf = np.empty(8, dtype=out_v.dtype)  # the group's j, as value-dtype floats
     deferred = flags & _DEFER != 0
     if flags & _CHECK_IN_TASKS and c == 0:  # no packing pass: the first chunk's tasks check their rows of v
-        vchk = vbad[b * nrb + r % nrb]
+        vchk = vbad[b * nrb + i0 // ROWS]
         for j in range(n):
             vchk[j] = 0.0
         for u in range(rows):
             row = av[i0 + u]
             for j in range(n):
                 vchk[j] += row[j] - row[j]
-    for u in range(rows):
-        best = scratch[u]
-        ix = scratch[ROWS + u]
-        for k in range(kn):
-            best[k] = -1.0
-            ix[k] = 0.0
+    _start_rows(scratch, rows, kn)
     if check:
         for k in range(kc):
             chk[k] = 0.0
@@ -491,12 +688,7 @@ def _task_body(t, nrb, nkc, kc, flags, vix, wix, ids, iix, pv, pw, pt, wc, vbad,
                     chk[k] += wj[k] - wj[k]
         else:
             wj = chunk[j]
-        for u in range(rows):
-            best = scratch[u]
-            ix = scratch[ROWS + u]
-            a = abs(av[i0 + u, j])
-            for k in range(kn):
-                _keep_larger(best, ix, k, a * wj[k], jj)
+        _fold_row_exact(scratch, av, i0, rows, j, wj, jj, kn)
     # the winner of its group (a vector compare in the value's row and the weight's column, packed or read
     # in place), the signed product and the winner's id: ids[i, j] (of v), or ids[j, k] (of w)
     found = False
@@ -520,13 +712,8 @@ def _task_body(t, nrb, nkc, kc, flags, vix, wix, ids, iix, pv, pw, pt, wc, vbad,
                     jj += e
                 else:
                     res[k] = ai[jj] * wflat[at]
-            else:
-                at = k * n
-                if deferred and jj < n8:
-                    e, res[k] = _winner8(ai, jj, tr, at + jj, best[k])
-                    jj += e
-                else:
-                    res[k] = ai[jj] * tr[at + jj]
+            else:  # (exact: packed and deferred is :func:`_tiled_task`)
+                res[k] = ai[jj] * tr[k * n + jj]
             idn = idsb[jj, k0 + k] if flags & _IDS_OF_W else idi[jj]
             arg[k] = idn
             found |= idn == _NO_PATH
