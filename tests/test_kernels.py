@@ -809,3 +809,28 @@ def test_register_tiles_keep_their_rows_and_columns_apart(packing, dtype, m, n):
     for p in (lanes - 1, lanes, lanes + 1, 2 * lanes + 3):
         for ties in (True, False):
             check(values_for(rng, (m, n), dtype, ties), fresh_ids(rng, (m, n)), values_for(rng, (n, p), dtype, ties))
+
+
+@given(
+    m=st.integers(1, 40), n=st.integers(64, 140), p=st.integers(1, 70), seed=st.integers(0, 2**16),
+    ties=st.booleans(), f32=st.booleans(), wide=st.booleans(),
+)
+def test_random_shapes_on_the_register_tiles(m, n, p, seed, ties, f32, wide):
+    """Random shapes through the packed, deferred path (the register tiles, n >= DEFER_MIN_N, packed from
+    one row block on), bit for bit the numpy reference: values and ids, with ties and without. ``wide``: the
+    output's columns span two chunks (p above CHUNK_BYTES' columns), the last one partial."""
+    dtype = np.float32 if f32 else np.float64
+    if wide:
+        p += 1024 // np.dtype(dtype).itemsize
+    rng = np.random.default_rng(seed)
+    v, w = values_for(rng, (m, n), dtype, ties), values_for(rng, (n, p), dtype, ties)
+    ids = fresh_ids(rng, (m, n))
+    with pytest.MonkeyPatch.context() as patch:
+        if kernels.AVAILABLE:
+            from semirad.kernels import max_abs
+
+            patch.setattr(max_abs, "PACK_MIN_ROW_BLOCKS", 1)
+        got = max_abs_dispatch.matmul(np, v, ids, w)
+    want = max_abs_reference.matmul(np, v, ids, w)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
