@@ -249,6 +249,14 @@ def _first_of_group(v, w, j, k, best, n8):
     return first
 
 
+def _splat(builder, vec, x):
+    """LLVM IR: the vector of type ``vec`` with ``x`` in every lane (for the intrinsics below)."""
+    out = ir.Constant(vec, ir.Undefined)
+    for e in range(vec.count):
+        out = builder.insert_element(out, x, ir.Constant(ir.IntType(32), e))
+    return out
+
+
 @intrinsic
 def _winner8(typingctx, a, ao, b, bo, best):
     """``(e, a[ao + e] * b[bo + e])`` for the first ``e`` in ``0 .. 7`` with ``|a[ao + e] * b[bo + e]| ==
@@ -274,9 +282,7 @@ def _winner8(typingctx, a, ao, b, bo, best):
             return builder.load(builder.bitcast(builder.gep(data, [offset]), vec.as_pointer()), align=1)
 
         products = builder.fmul(eight(aty, args[0], args[1]), eight(bty, args[2], args[3]))
-        splat = ir.Constant(vec, ir.Undefined)
-        for e in range(8):
-            splat = builder.insert_element(splat, args[4], ir.Constant(ir.IntType(32), e))
+        splat = _splat(builder, vec, args[4])
         i8 = ir.IntType(8)
         mask = builder.bitcast(builder.fcmp_ordered("==", builder.call(fabs, [products]), splat), i8)
         mask = builder.or_(mask, ir.Constant(i8, 0x80))  # (e = 7 where nothing matches)
@@ -313,9 +319,7 @@ def _winner8_strided(typingctx, a, ao, b, bo, stride, best):
             y = builder.insert_element(y, builder.load(builder.gep(bdata, [at])), ir.Constant(i32, e))
             at = builder.add(at, args[4])
         products = builder.fmul(x, y)
-        splat = ir.Constant(vec, ir.Undefined)
-        for e in range(8):
-            splat = builder.insert_element(splat, args[5], ir.Constant(i32, e))
+        splat = _splat(builder, vec, args[5])
         i8 = ir.IntType(8)
         mask = builder.bitcast(builder.fcmp_ordered("==", builder.call(fabs, [products]), splat), i8)
         mask = builder.or_(mask, ir.Constant(i8, 0x80))
@@ -356,12 +360,6 @@ def _fold_group(typingctx, tv, to, wf, wo, ws, count, st, so, io, ss, group):
         def at(data, offset):
             return builder.bitcast(builder.gep(data, [offset]), vec.as_pointer())
 
-        def splat(x):
-            out = ir.Constant(vec, ir.Undefined)
-            for e in range(width):
-                out = builder.insert_element(out, x, ir.Constant(ir.IntType(32), e))
-            return out
-
         def const(x):
             return ir.Constant(intp, x)
 
@@ -376,12 +374,12 @@ def _fold_group(typingctx, tv, to, wf, wo, ws, count, st, so, io, ss, group):
             w = [builder.load(at(wdata, builder.add(row, const(c * width))), align=1) for c in range(TILE_VECTORS)]
             a0 = builder.add(to_, builder.mul(loop.index, const(TILE_ROWS)))
             for r in range(TILE_ROWS):
-                a = splat(builder.load(builder.gep(tdata, [builder.add(a0, const(r))])))
+                a = _splat(builder, vec, builder.load(builder.gep(tdata, [builder.add(a0, const(r))])))
                 for c in range(TILE_VECTORS):
                     q = builder.fmul(a, w[c])
                     old = builder.load(running[(r, c)])
                     builder.store(builder.select(builder.fcmp_ordered(">", q, old), q, old), running[(r, c)])
-        g = splat(group_)
+        g = _splat(builder, vec, group_)
         for rc in tile:
             new = builder.load(running[rc])
             winner = at(sdata, builder.add(io_, where[rc]))
@@ -602,7 +600,8 @@ _tiled_task = njit(cache=True)(_tiled_task_body)
 def _task_body(t, nrb, nkc, kc, flags, vix, wix, ids, iix, pv, pw, pt, wc, vbad, wbad, out_v, out_i, dead):
     """Task ``t``: a block of ``ROWS`` output rows and a chunk of ``kc`` columns, from the packed operands
     or, where the flags say so, from ``w`` read in place (``wc``, C-contiguous; the task's rows of ``w``
-    then checked into ``wbad``); ``dead[t]`` says whether one of its ids is ``NO_PATH``."""
+    then checked into ``wbad``); ``dead[t]`` says whether one of its ids is ``NO_PATH``. A packed ``w`` with the
+    search deferred is :func:`_tiled_task`'s."""
     if flags & (_DEFER | _IN_PLACE) == _DEFER:
         _tiled_task(t, nrb, nkc, kc, flags, vix, wix, ids, iix, pv, pw, pt, out_v, out_i, dead)
         return
@@ -689,8 +688,9 @@ def _task_body(t, nrb, nkc, kc, flags, vix, wix, ids, iix, pv, pw, pt, wc, vbad,
         else:
             wj = chunk[j]
         _fold_row_exact(scratch, av, i0, rows, j, wj, jj, kn)
-    # the winner of its group (a vector compare in the value's row and the weight's column, packed or read
-    # in place), the signed product and the winner's id: ids[i, j] (of v), or ids[j, k] (of w)
+    # the winner (in place and deferred: the search of its group, a vector compare in the value's row and the
+    # weight's column; packed and deferred is :func:`_tiled_task`), the signed product and the winner's id:
+    # ids[i, j] (of v), or ids[j, k] (of w)
     found = False
     idsb = ids[iix[b]]
     tr = pt[0, 0].reshape(-1) if in_place else pt[wix[b], c].reshape(-1)  # column k: tr[k * n : (k + 1) * n]
