@@ -14,8 +14,7 @@ from semirad import backend, fast, kernels
 from semirad.semirings.max_abs import dispatch
 
 BIG = fast._FUSED_MIN_ELEMENTS  # from here on the kernels (or the tiled add) run
-VERTEX_MAX = dispatch._VERTEX_KERNEL_MAX  # below this the vertex kernel takes C-contiguous arrays
-STRIDED_MAX = dispatch._VERTEX_STRIDED_MAX  # and arrays of other strides
+STRIDED_MAX = dispatch._VERTEX_STRIDED_MAX  # the vertex kernel takes other strides below this (C-contiguous: all)
 
 
 def wide_range(rng, shape, dtype):
@@ -194,6 +193,30 @@ def test_all_finite_of_complex_int_and_bool_arrays():
     assert dispatch.all_finite(np, np.array([np.iinfo(np.int64).max] * 3)) and dispatch.all_finite(np, np.ones(4, bool))
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_largest_magnitude_is_the_float_max_of_abs_and_inf_for_any_non_finite_element(dtype):
+    from semirad.kernels import elementwise
+
+    rng = np.random.default_rng(11)
+    tiny = np.finfo(dtype).smallest_subnormal
+    for x in (
+        wide_range(rng, (5000,), dtype),  # every magnitude, both signs
+        np.array([-0.0, 0.0, -tiny, 3 * tiny], dtype),  # zeros of both signs and subnormals
+        np.array([-np.finfo(dtype).max, 1.0], dtype),  # the largest magnitude is negative
+        np.zeros(0, dtype),
+        np.full(3, -0.0, dtype),
+    ):
+        for view in (x, x[::3], x[::-1]):  # contiguous, strided, negative stride
+            want = float(np.abs(view).max()) if view.size else 0.0
+            assert elementwise.largest_magnitude(view) == want
+    for bad in (np.nan, np.inf, -np.inf, -np.nan):
+        x = wide_range(rng, (4001,), dtype)
+        x[2000] = bad
+        assert elementwise.largest_magnitude(x) == np.inf
+        assert elementwise.largest_magnitude(x[::2]) == np.inf  # element 2000 kept
+        assert elementwise.largest_magnitude(x[1::2]) < np.inf  # and left out
+
+
 # -- products_finite: a bound that spares the trace its pass over a large contraction result ------
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_products_finite_is_true_only_where_every_product_is_finite(impl, dtype):
@@ -322,8 +345,7 @@ def vertex_cases(rng, dtype):
     # the largest each kernel takes, and the smallest left to the numpy steps: strided, contiguous
     yield wide_range(rng, (2 * STRIDED_MAX - 2,), dtype)[::2], rng.integers(0, 5, 2 * STRIDED_MAX - 2)[::2]
     yield wide_range(rng, (2 * STRIDED_MAX,), dtype)[::2], rng.integers(0, 5, 2 * STRIDED_MAX)[::2]
-    yield wide_range(rng, (VERTEX_MAX - 1,), dtype), rng.integers(0, 5, VERTEX_MAX - 1)
-    yield wide_range(rng, (VERTEX_MAX,), dtype), rng.integers(0, 5, VERTEX_MAX)
+    yield wide_range(rng, (1 << 17,), dtype), rng.integers(0, 5, 1 << 17)  # C-contiguous: the kernel at any size
     yield np.zeros((0, 3), dtype), np.zeros((0, 3), np.int64)
 
 
@@ -337,8 +359,7 @@ def test_traced_vertex_numbers_elements_keeps_dead_ends_and_sees_non_finite_valu
         assert own.dtype == np.int64 and own.shape == value.shape
         np.testing.assert_array_equal(own, want)
         contiguous = value.flags.c_contiguous and ids.flags.c_contiguous
-        largest = VERTEX_MAX if contiguous else STRIDED_MAX
-        assert finite is (None if impl == "numpy" or value.size >= largest else True)
+        assert finite is (None if impl == "numpy" or (not contiguous and value.size >= STRIDED_MAX) else True)
         for bad in (np.nan, np.inf, -np.inf):
             if value.size == 0:
                 continue

@@ -112,21 +112,50 @@ traced_vertex_strided = njit(
 )(_traced_vertex)
 
 
-def _magnitude_signature(dtype):
-    return types.float64(types.Array(dtype, 1, "A", readonly=True))
+def _magnitude_bits(bits, mask):
+    """The largest ``bits[i] & mask`` (``mask``: every bit but the sign's), over a flat integer view
+    of a float array."""
+    top = mask - mask
+    for i in range(bits.size):
+        b = bits[i] & mask
+        top = b if b > top else top
+    return top
 
 
-@njit([_magnitude_signature(types.float32), _magnitude_signature(types.float64)], cache=True, boundscheck=False)
-def largest_magnitude(x):
-    """``max |x|`` over a flat array (of any strides), as a float64; inf if an element is not finite
-    (``x - x`` is NaN for NaN and inf). 0 for an empty array."""
-    largest = 0.0
-    check = 0.0
-    for i in range(x.size):
-        a = abs(np.float64(x[i]))
-        largest = a if a > largest else largest
-        check += a - a
-    return largest if check == 0.0 else np.inf
+def _bits_signature(itype, layout):
+    return itype(types.Array(itype, 1, layout, readonly=True), itype)
+
+
+#: :func:`_magnitude_bits` on C-contiguous views (the loop vectorizes) and on any strides
+_magnitude_bits_contiguous = njit(
+    [_bits_signature(types.int32, "C"), _bits_signature(types.int64, "C")], cache=True, boundscheck=False
+)(_magnitude_bits)
+_magnitude_bits_strided = njit(
+    [_bits_signature(types.int32, "A"), _bits_signature(types.int64, "A")], cache=True, boundscheck=False
+)(_magnitude_bits)
+#: the integer view of each float dtype, and every bit but the sign's
+_BITS = {
+    np.dtype(np.float32): (np.int32, np.int32(0x7FFFFFFF)),
+    np.dtype(np.float64): (np.int64, np.int64(0x7FFFFFFFFFFFFFFF)),
+}
+
+
+def largest_magnitude(x: np.ndarray) -> float:
+    """``max |x|`` over a flat float32/float64 array (of any strides), as a float64; inf if an element
+    is not finite; 0 for an empty array.
+
+    An integer max of the bit patterns without their sign bit: those of floats of one sign order as
+    the numbers do, and NaN's and inf's lie above every finite number's. It vectorizes, where a float
+    max that must see NaN does not (5x faster at 65,536 elements: docs/design.md, "Thresholds").
+
+    >>> largest_magnitude(np.array([1.5, -4.0, 2.0])), largest_magnitude(np.array([1.0, np.nan], np.float32))
+    (4.0, inf)
+    """
+    itype, mask = _BITS[x.dtype]
+    bits = x.view(itype)
+    top = (_magnitude_bits_contiguous if bits.flags.c_contiguous else _magnitude_bits_strided)(bits, mask)
+    largest = float(itype(top).view(x.dtype))
+    return largest if largest - largest == 0.0 else math.inf
 
 
 #: ``out = tanh(x)`` (flat float64 arrays): :func:`semirad.kernels.tanh.tanh_loop` compiled (its source

@@ -20,10 +20,9 @@ _add_reduce = np.add.reduce
 _KERNEL_DTYPES = kernels.DTYPES
 
 
-#: C-contiguous traced vertices below this many elements get their ids and finiteness from one
-#: compiled pass (:func:`traced_vertex`) (measured: docs/design.md, "Thresholds")
-_VERTEX_KERNEL_MAX = 1 << 16
-#: on other strides below this many (the strided pass is slower per element: docs/design.md, "Thresholds")
+#: traced vertices of strides other than C-contiguous below this many elements get their ids and finiteness
+#: from one compiled pass, as C-contiguous ones of every size do (the strided pass is slower per element:
+#: docs/design.md, "Thresholds")
 _VERTEX_STRIDED_MAX = 1 << 11
 
 
@@ -169,10 +168,9 @@ def traced_vertex(xp, value, ids, base: int):
 
     Returns ``(own, finite)``: ``own`` holds ``base + flat index`` for every element, ``NO_PATH``
     where ``ids`` (the successors of its best paths) is ``NO_PATH``, so that a dead end stays one;
-    ``finite`` is True or False where one compiled call did both (float numpy arrays below
-    ``_VERTEX_KERNEL_MAX`` elements when C-contiguous, below ``_VERTEX_STRIDED_MAX`` on other
-    strides: about 1.5 µs against 4 for the three numpy steps at 100 elements), None elsewhere (not
-    checked).
+    ``finite`` is True or False where one compiled call did both (float numpy arrays, C-contiguous
+    or below ``_VERTEX_STRIDED_MAX`` elements on other strides: about 1.5 µs against 4 for the three
+    numpy steps at 100 elements, 32 against 48 µs at 65,536), None elsewhere (not checked).
 
     >>> own, finite = traced_vertex(np, np.array([1.0, 2.0]), np.array([7, NO_PATH]), 10)
     >>> own.tolist() == [10, NO_PATH], finite in (True, None)
@@ -183,10 +181,9 @@ def traced_vertex(xp, value, ids, base: int):
         and ids.dtype == _INT64 and ids.shape == value.shape and kernels.enabled()
     ):
         if value.flags.c_contiguous and ids.flags.c_contiguous:
-            if value.size < _VERTEX_KERNEL_MAX:
-                own = np.empty(value.shape, dtype=_INT64)  # (ravel: views, 0.1 µs each against reshape's 0.2)
-                return own, kernels.compiled("elementwise").traced_vertex(value.ravel(), ids.ravel(), base, own.ravel())
-        elif value.size < _VERTEX_STRIDED_MAX:
+            own = np.empty(value.shape, dtype=_INT64)  # (ravel: views, 0.1 µs each against reshape's 0.2)
+            return own, kernels.compiled("elementwise").traced_vertex(value.ravel(), ids.ravel(), base, own.ravel())
+        if value.size < _VERTEX_STRIDED_MAX:
             own = np.empty(value.shape, dtype=_INT64)
             strided = kernels.compiled("elementwise").traced_vertex_strided
             return own, strided(value.reshape(-1), ids.reshape(-1), base, own.reshape(-1))
