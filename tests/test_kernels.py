@@ -649,6 +649,10 @@ def test_max_abs_sum_over_rows_keeps_ties_dead_ends_and_views_right(impl, dtype)
         (value, np.broadcast_to(ids[3], value.shape)),  # read-only, 0 strides
         (value[:1], ids[:1]),
     ]
+    wide = rng.integers(-2, 3, (40, 100)).astype(dtype)  # C-contiguous and wide: the vectorized loop
+    wide_ids = fresh_ids(rng, (40, 100))
+    wide[:, 50:60], wide_ids[:9, 50:60] = 0, backend.NO_PATH
+    cases += [(wide, wide_ids), (wide[:, 3:], wide_ids[:, 3:])]
     for v, i in cases:
         out_v, out_i = MaxAbsProduct().sum((v, i), (0,))
         want_v, want_i = _sum_rows_loop_reference(v, i)

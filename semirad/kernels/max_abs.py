@@ -1046,18 +1046,18 @@ def _small_body(v, w, wc, ids, vc, ic, out_v, out_i, flags, scratch):
 _BODIES["small"] = (_small_body, False, _small_signature)
 
 
-def _reduce_signature(dtype):
-    return types.boolean(types.Array(dtype, 2, "A", readonly=True), types.Array(types.int64, 2, "A", readonly=True),
-                         types.Array(dtype, 1, "C"), types.Array(types.int64, 1, "C"))
+def _reduce_signature(dtype, layout):
+    rows = types.Array(dtype, 2, layout, readonly=True), types.Array(types.int64, 2, layout, readonly=True)
+    return types.boolean(*rows, types.Array(dtype, 1, "C"), types.Array(types.int64, 1, "C"))
 
 
-@njit([_reduce_signature(types.float32), _reduce_signature(types.float64)], cache=True)
-def max_abs_sum_rows(v, ids, out_v, out_i):
-    """MaxAbsProduct's sum over axis 0 of ``(v, ids)`` (``m >= 1`` rows, any strides): ``out_v[k] =
-    v[i, k]``, ``out_i[k] = ids[i, k]`` for the first ``i`` of largest ``|v[i, k]|``, except that a
-    dead end (``ids[i, k] == NO_PATH``, value 0) gives way to the column's first real path (then
-    every value of the column is 0). Returns False (outputs undefined) if an element of ``v`` is
-    not finite: numpy's ``argmax`` decides what a NaN does.
+def _sum_rows(v, ids, out_v, out_i):
+    """MaxAbsProduct's sum over axis 0 of ``(v, ids)`` (``m >= 1`` rows): ``out_v[k] = v[i, k]``,
+    ``out_i[k] = ids[i, k]`` for the first ``i`` of largest ``|v[i, k]|``, except that a dead end
+    (``ids[i, k] == NO_PATH``, value 0) gives way to the column's first real path (then every value
+    of the column is 0). Returns False (outputs undefined) if an element of ``v`` is not finite:
+    numpy's ``argmax`` decides what a NaN does. No branch on the data in the loop over the rows (a
+    strict ``>`` keeps the first row on ties), so that it vectorizes on C-contiguous rows.
     """
     m, p = v.shape
     best = np.empty(p, dtype=v.dtype)
@@ -1066,13 +1066,16 @@ def max_abs_sum_rows(v, ids, out_v, out_i):
     for k in range(p):
         best[k] = -1.0
     for i in range(m):
+        row = v[i]
         for k in range(p):
-            x = v[i, k]
+            x = row[k]
             check += x - x
             q = abs(x)
-            if q > best[k]:
-                best[k] = q
-                arg[k] = i
+            old = best[k]
+            previous = arg[k]
+            c = q > old
+            best[k] = q if c else old + 0.0  # (whole stores, not masked ones: :func:`_keep_larger`)
+            arg[k] = i if c else previous
     if check != 0.0:  # NaN
         return False
     for k in range(p):
@@ -1085,6 +1088,16 @@ def max_abs_sum_rows(v, ids, out_v, out_i):
         out_v[k] = v[i, k]
         out_i[k] = ids[i, k]
     return True
+
+
+#: :func:`_sum_rows` on any strides, and on C-contiguous arrays (vectorized: ``reassoc`` lets the sum
+#: of ``x - x`` run in lanes, and a NaN still makes it NaN)
+max_abs_sum_rows = njit(
+    [_reduce_signature(types.float32, "A"), _reduce_signature(types.float64, "A")], cache=True, fastmath={"reassoc"}
+)(_sum_rows)
+max_abs_sum_rows_contiguous = njit(
+    [_reduce_signature(types.float32, "C"), _reduce_signature(types.float64, "C")], cache=True, fastmath={"reassoc"}
+)(_sum_rows)
 
 
 def _one_row(values, ids, weights):

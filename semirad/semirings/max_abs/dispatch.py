@@ -324,7 +324,9 @@ def sum_rows(xp, values, ids):
         p = values.shape[1]
         out_v = np.empty(p, dtype=values.dtype)
         out_i = np.empty(p, dtype=np.int64)
-        if _kernel().max_abs_sum_rows(values, ids, out_v, out_i):
+        kernel = _kernel()
+        contiguous = values.flags.c_contiguous and ids.flags.c_contiguous
+        if (kernel.max_abs_sum_rows_contiguous if contiguous else kernel.max_abs_sum_rows)(values, ids, out_v, out_i):
             return out_v, out_i
     return reference.sum_rows(xp, values, ids)
 
