@@ -62,6 +62,14 @@ def cases() -> dict:
         out[f"{label} backprop"] = lambda m=model, x=x, p=params: sr.grad((m(x) ** 2).mean(), p)
         out[f"{label} trace"] = lambda m=model, x=x, p=params: sr.trace((m(x) ** 2).mean(), p)
 
+    from bench.targets import dense_net, semirad_backprop, semirad_trace
+
+    for dtype in (np.float32, np.float64):  # the dense net of bench.targets (4 x 512, batch 128)
+        model, x = dense_net(dtype)
+        name = np.dtype(dtype).name
+        out[f"dense 4x512 (batch 128) {name} backprop"] = semirad_backprop(model, x)
+        out[f"dense 4x512 (batch 128) {name} trace"] = semirad_trace(model, x)
+
     a = sr.tensor(np.ones((32, 20)), requires_grad=True)
     b = sr.tensor(np.ones(20), requires_grad=True)
 
