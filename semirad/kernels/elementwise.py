@@ -82,6 +82,14 @@ def max_abs_add(a, a_ids, b, b_ids, out, out_ids):
         out_ids[i] = b_ids[i] if take_b else a_ids[i]
 
 
+def _by_layout(fn, signature, dtypes, **options) -> tuple:
+    """``fn`` compiled (and cached) twice: ``(contiguous, strided)``, with ``signature(dtype, layout)`` for
+    each of ``dtypes`` and layout ``"C"`` (whose loops vectorize), then ``"A"`` (any strides). Two
+    dispatchers, not one with both: numba finds a C-contiguous argument's call ambiguous between them.
+    The caller picks by the arrays' flags."""
+    return tuple(njit([signature(d, layout) for d in dtypes], cache=True, **options)(fn) for layout in ("C", "A"))
+
+
 def _vertex_signature(dtype, layout):
     # value and ids read-only (a writable array converts to this type); "A": any strides (a
     # broadcast gradient arrives with 0 strides), "C": contiguous, whose loops vectorize
@@ -102,14 +110,9 @@ def _traced_vertex(value, ids, base, own):
 
 
 #: :func:`_traced_vertex` on C-contiguous arrays (vectorized; docs/design.md, "Thresholds"), and on any strides
-traced_vertex = njit(
-    [_vertex_signature(types.float32, "C"), _vertex_signature(types.float64, "C")],
-    cache=True, boundscheck=False, fastmath={"reassoc"},
-)(_traced_vertex)
-traced_vertex_strided = njit(
-    [_vertex_signature(types.float32, "A"), _vertex_signature(types.float64, "A")],
-    cache=True, boundscheck=False, fastmath={"reassoc"},
-)(_traced_vertex)
+traced_vertex, traced_vertex_strided = _by_layout(
+    _traced_vertex, _vertex_signature, (types.float32, types.float64), boundscheck=False, fastmath={"reassoc"}
+)
 
 
 def _magnitude_bits(bits, mask):
@@ -127,12 +130,9 @@ def _bits_signature(itype, layout):
 
 
 #: :func:`_magnitude_bits` on C-contiguous views (the loop vectorizes) and on any strides
-_magnitude_bits_contiguous = njit(
-    [_bits_signature(types.int32, "C"), _bits_signature(types.int64, "C")], cache=True, boundscheck=False
-)(_magnitude_bits)
-_magnitude_bits_strided = njit(
-    [_bits_signature(types.int32, "A"), _bits_signature(types.int64, "A")], cache=True, boundscheck=False
-)(_magnitude_bits)
+_magnitude_bits_contiguous, _magnitude_bits_strided = _by_layout(
+    _magnitude_bits, _bits_signature, (types.int32, types.int64), boundscheck=False
+)
 #: the integer view of each float dtype, and every bit but the sign's
 _BITS = {
     np.dtype(np.float32): (np.int32, np.int32(0x7FFFFFFF)),

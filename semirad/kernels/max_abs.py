@@ -62,7 +62,7 @@ from numba import get_num_threads, njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from .elementwise import _NO_PATH
+from .elementwise import _NO_PATH, _by_layout
 
 #: below this many products per call the serial kernel runs (thread start-up would dominate)
 PARALLEL_MIN_WORK = 1 << 17
@@ -1092,12 +1092,9 @@ def _sum_rows(v, ids, out_v, out_i):
 
 #: :func:`_sum_rows` on any strides, and on C-contiguous arrays (vectorized: ``reassoc`` lets the sum
 #: of ``x - x`` run in lanes, and a NaN still makes it NaN)
-max_abs_sum_rows = njit(
-    [_reduce_signature(types.float32, "A"), _reduce_signature(types.float64, "A")], cache=True, fastmath={"reassoc"}
-)(_sum_rows)
-max_abs_sum_rows_contiguous = njit(
-    [_reduce_signature(types.float32, "C"), _reduce_signature(types.float64, "C")], cache=True, fastmath={"reassoc"}
-)(_sum_rows)
+max_abs_sum_rows_contiguous, max_abs_sum_rows = _by_layout(
+    _sum_rows, _reduce_signature, (types.float32, types.float64), fastmath={"reassoc"}
+)
 
 
 def _one_row(values, ids, weights):
